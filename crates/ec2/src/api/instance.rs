@@ -1,0 +1,3 @@
+//! Instances.
+use super::Handler;
+pub const OPERATIONS: &[(&str, Handler)] = &[];

@@ -1,0 +1,153 @@
+//! The `fogbank` binary: command line, logging, wiring of services, controllers and server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fogbank_core::Services;
+use fogbank_server::App;
+use fogbank_state::Store;
+
+#[derive(Parser, Debug)]
+#[command(name = "fogbank", version, about = "AWS compute and networking on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the AWS APIs (the default).
+    Serve(ServeArgs),
+    /// Remove what a crashed run left behind on the host (namespaces, links, rules).
+    Cleanup,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Port for every AWS API.
+    #[arg(long, env = "FOGBANK_PORT", default_value_t = 4566)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "FOGBANK_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Folder for state (default: $XDG_STATE_HOME/fogbank or ~/.local/state/fogbank).
+    #[arg(long, env = "FOGBANK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep state in memory only (for tests).
+    #[arg(long)]
+    ephemeral: bool,
+    /// Account id for requests whose access key is not a 12-digit account id.
+    #[arg(long, env = "FOGBANK_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// Answer InvalidAMIID.NotFound for AMI ids Fogbank does not know, instead of running the
+    /// default image.
+    #[arg(long, env = "FOGBANK_STRICT_AMIS")]
+    strict_amis: bool,
+    /// Log filter (`info`, `debug` for one line per request, `fogbank=trace`...).
+    #[arg(long, env = "FOGBANK_LOG", default_value = "info")]
+    log: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("fogbank");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/fogbank"),
+        None => PathBuf::from(".fogbank"),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let exec_started = Instant::now();
+    let cli = Cli::parse();
+    let (args, command) = match cli.command {
+        Some(Command::Serve(a)) => (a, "serve"),
+        Some(Command::Cleanup) => (cli.serve, "cleanup"),
+        None => (cli.serve, "serve"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    if command == "cleanup" {
+        tracing::info!("nothing to clean up: the records substrate creates nothing on the host");
+        return Ok(());
+    }
+    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
+    }
+    // Parse the service models off the request path.
+    std::thread::spawn(|| fogbank_wire::Registry::global().warm());
+
+    let (store, data_desc) = if args.ephemeral {
+        (Store::open(None)?, "in memory (--ephemeral)".to_string())
+    } else {
+        let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        let path = dir.join("state.db");
+        let store = Store::open(Some(&path)).with_context(|| format!("opening {}", path.display()))?;
+        (store, path.display().to_string())
+    };
+    let store = Arc::new(store);
+    let ec2 = fogbank_ec2::Ec2::new(store.clone(), fogbank_ec2::Options { strict_amis: args.strict_amis });
+    let substrate = "records";
+    tracing::warn!(
+        "substrate: records only: instances are records that move through their states; no hosts, \
+         namespaces or packets yet"
+    );
+    let services = Services {
+        store: store.clone(),
+        services: vec![Arc::new(fogbank_sts::Sts), ec2.service()],
+        controllers: ec2.controllers(),
+    };
+    let app = Arc::new(App {
+        services,
+        default_account: args.account_id.clone(),
+        default_region: "us-east-1".into(),
+        substrate: substrate.into(),
+        version: env!("CARGO_PKG_VERSION"),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+            .parse()
+            .with_context(|| format!("bad --host/--port {}:{}", args.host, args.port))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(
+            "fogbank {} listening on http://{addr} | data: {data_desc} | substrate: {substrate} | account: {} | ready in {} ms",
+            env!("CARGO_PKG_VERSION"),
+            args.account_id,
+            exec_started.elapsed().as_millis()
+        );
+        let controllers = fogbank_server::run_controllers(&app);
+        fogbank_server::serve(listener, app.clone(), shutdown_signal()).await;
+        tracing::info!("shutting down");
+        for c in controllers {
+            c.abort();
+        }
+        for c in &app.services.controllers {
+            c.shutdown();
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
