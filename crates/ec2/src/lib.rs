@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! EC2 and VPC.
 //!
 //! `api/` holds one file per resource: its handlers validate input, write desired state to the

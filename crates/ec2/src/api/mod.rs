@@ -7,7 +7,7 @@
 pub(crate) mod defaults;
 mod filter;
 mod image;
-mod instance;
+pub(crate) mod instance;
 mod internet_gateway;
 mod key_pair;
 mod region;
