@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build fogbank, run the Rust tests, then the end-to-end tests (tests/e2e)
+# against the release binary. Extra arguments go to pytest, e.g.
+#   scripts/test.sh -k vpc -x
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+venv=.venv
+requirements=tests/requirements.txt
+stamp="$venv/.requirements.sha256"
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+
+if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
+    echo "==> creating $venv from $requirements"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$wanted" > "$stamp"
+fi
+
+echo "==> cargo build --release"
+if [[ -f Cargo.lock ]]; then
+    cargo build --release --locked
+else
+    cargo build --release
+fi
+
+echo "==> cargo test --release --workspace"
+if [[ -f Cargo.lock ]]; then
+    cargo test --release --workspace --locked
+else
+    cargo test --release --workspace
+fi
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+export FOGBANK_BIN="${FOGBANK_BIN:-$(cd "$target_dir" && pwd)/release/fogbank}"
+
+echo "==> pytest tests/e2e (fogbank: $FOGBANK_BIN)"
+"$venv/bin/python" -m pytest tests/e2e -q -ra "$@"
