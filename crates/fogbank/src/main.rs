@@ -84,7 +84,11 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
     // Parse the service models off the request path.
-    std::thread::spawn(|| fogbank_wire::Registry::global().warm());
+    std::thread::spawn(|| {
+        let started = Instant::now();
+        fogbank_wire::Registry::global().warm();
+        tracing::debug!("service models parsed in {} ms", started.elapsed().as_millis());
+    });
 
     let (store, data_desc) = if args.ephemeral {
         (Store::open(None)?, "in memory (--ephemeral)".to_string())

@@ -8,6 +8,19 @@ use serde::Deserialize;
 
 include!(concat!(env!("OUT_DIR"), "/models.rs"));
 
+/// A model's routing facts, extracted at build time so that routing a request parses only
+/// the model it is for.
+#[derive(Debug)]
+pub struct ServiceMeta {
+    pub name: &'static str,
+    pub signing_name: &'static str,
+    /// `X-Amz-Target` prefix (json) or rpc-v2 service name; empty when none.
+    pub target_prefix: &'static str,
+    /// `ec2`, `query`, `json`, `rest-json`, `rest-xml` or `smithy-rpc-v2-cbor`.
+    pub protocol: &'static str,
+    pub api_version: &'static str,
+}
+
 /// The wire protocol a service speaks, from the model's `metadata.protocols` (first entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Protocol {
@@ -300,6 +313,11 @@ impl Registry {
             m.name = (*n).to_string();
             m
         }))
+    }
+
+    /// Routing facts of every model (no parsing).
+    pub fn metas(&self) -> &'static [ServiceMeta] {
+        METAS
     }
 
     /// Every model, parsing those not parsed yet.

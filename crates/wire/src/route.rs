@@ -86,8 +86,9 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
     // json protocol: X-Amz-Target "Prefix.Operation".
     if let Some(target) = req.header("x-amz-target") {
         let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
-        for m in reg.all() {
-            if m.metadata.target_prefix.as_deref() == Some(prefix) {
+        let by_prefix = reg.metas().iter().filter(|m| m.target_prefix == prefix).filter_map(|m| reg.get(m.name));
+        for m in by_prefix {
+            {
                 return match m.operation(op) {
                     Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
                     None => Err(route_error(
@@ -108,9 +109,13 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
     // rpc-v2-cbor: POST /service/{ServiceName}/operation/{Operation}.
     if let Some(rest) = req.path.strip_prefix("/service/") {
         if let Some((svc, op)) = rest.split_once("/operation/") {
-            for m in reg.all() {
-                let shape_name = m.metadata.target_prefix.as_deref().unwrap_or_default();
-                if m.protocol() == Protocol::RpcV2Cbor && shape_name == svc {
+            let by_name = reg
+                .metas()
+                .iter()
+                .filter(|m| m.protocol == "smithy-rpc-v2-cbor" && m.target_prefix == svc)
+                .filter_map(|m| reg.get(m.name));
+            for m in by_name {
+                {
                     return match m.operation(op) {
                         Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
                         None => Err(route_error(
@@ -125,7 +130,7 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
     }
 
     let candidates: Vec<&'static ServiceModel> = match cred.service.as_deref() {
-        Some(svc) => reg.all().filter(|m| m.signing_name() == svc).collect(),
+        Some(svc) => reg.metas().iter().filter(|m| m.signing_name == svc).filter_map(|m| reg.get(m.name)).collect(),
         None => reg.all().collect(),
     };
 

@@ -1,0 +1,7 @@
+-- Scenario: DescribeVpcs on a fresh server (only what the server starts with).
+-- Load common.lua from the directory this script lives in.
+local dir = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
+local common = dofile(dir .. "common.lua")
+done = common.done
+
+common.setup_request("Action=DescribeVpcs&Version=2016-11-15")
