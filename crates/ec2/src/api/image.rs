@@ -551,6 +551,8 @@ mod tests {
     use fogbank_core::Context;
     use fogbank_state::Store;
 
+    use super::super::fb;
+
     fn with_env<R>(f: impl FnOnce(&Env) -> R) -> R {
         let store = Store::open(None).expect("store");
         let options = crate::Options::default();
@@ -589,8 +591,6 @@ mod tests {
         let noble = docs.iter().find(|d| d.str("OwnerId") == Some(CANONICAL)).unwrap();
         assert!(noble.get("ImageOwnerAlias").is_none());
     }
-
-    use super::super::fb;
 
     #[test]
     fn terraform_lookups_find_an_image() {

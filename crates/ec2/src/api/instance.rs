@@ -288,7 +288,7 @@ fn run_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
     let instance_type = input.str("InstanceType").unwrap_or("m1.small").to_string();
     let scope = env.scope();
     if let Some(key) = input.str("KeyName") {
-        if env.store.get(&scope, kind::KEY_PAIR, key).is_none() {
+        if !super::key_pair::exists(env, key) {
             return Err(AwsError::new("InvalidKeyPair.NotFound", format!("The key pair '{key}' does not exist")));
         }
     }
