@@ -260,7 +260,7 @@ def test_terminate_dry_run_leaves_the_instance_running(ec2, launch):
 
 def test_launch_with_security_group_and_key_in_a_vpc_subnet(ec2, launch, subnet):
     group_id = ec2.create_security_group(
-        GroupName=unique("sg"), Description="app", VpcId=subnet["VpcId"])["GroupId"]
+        GroupName=unique("group"), Description="app", VpcId=subnet["VpcId"])["GroupId"]
     key_name = unique("key")
     ec2.create_key_pair(KeyName=key_name)
 

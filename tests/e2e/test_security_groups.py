@@ -17,7 +17,7 @@ def vpc_id(ec2):
 @pytest.fixture
 def group_id(ec2, vpc_id):
     return ec2.create_security_group(
-        GroupName=unique("sg"), Description="e2e test group", VpcId=vpc_id
+        GroupName=unique("group"), Description="e2e test group", VpcId=vpc_id
     )["GroupId"]
 
 
@@ -32,7 +32,7 @@ def rules_of(ec2, group_id):
 
 
 def test_create_security_group_and_describe_it(ec2, vpc_id):
-    name = unique("sg")
+    name = unique("group")
 
     group_id = ec2.create_security_group(
         GroupName=name, Description="web servers", VpcId=vpc_id)["GroupId"]
@@ -55,14 +55,14 @@ def test_new_security_group_allows_all_egress(ec2, group_id):
 
 def test_security_group_without_vpc_goes_to_the_default_vpc(ec2, default_vpc):
     group_id = ec2.create_security_group(
-        GroupName=unique("sg"), Description="no vpc given")["GroupId"]
+        GroupName=unique("group"), Description="no vpc given")["GroupId"]
 
     [group] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert group["VpcId"] == default_vpc["VpcId"]
 
 
 def test_duplicate_group_name_in_a_vpc_is_invalid_group_duplicate(ec2, vpc_id):
-    name = unique("sg")
+    name = unique("group")
     ec2.create_security_group(GroupName=name, Description="first", VpcId=vpc_id)
 
     with raises_aws("InvalidGroup.Duplicate"):
@@ -70,7 +70,7 @@ def test_duplicate_group_name_in_a_vpc_is_invalid_group_duplicate(ec2, vpc_id):
 
 
 def test_same_group_name_in_two_vpcs_is_allowed(ec2, vpc_id):
-    name = unique("sg")
+    name = unique("group")
     other_vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
 
     first = ec2.create_security_group(GroupName=name, Description="a", VpcId=vpc_id)
@@ -81,7 +81,7 @@ def test_same_group_name_in_two_vpcs_is_allowed(ec2, vpc_id):
 
 def test_security_group_in_unknown_vpc_is_vpc_not_found(ec2):
     with raises_aws("InvalidVpcID.NotFound"):
-        ec2.create_security_group(GroupName=unique("sg"), Description="x",
+        ec2.create_security_group(GroupName=unique("group"), Description="x",
                                   VpcId="vpc-0123456789abcdef0")
 
 
@@ -98,7 +98,7 @@ def test_deleted_security_group_is_not_found(ec2, group_id):
 
 
 def test_create_security_group_dry_run_creates_nothing(ec2, vpc_id):
-    name = unique("sg")
+    name = unique("group")
 
     with raises_aws("DryRunOperation"):
         ec2.create_security_group(GroupName=name, Description="x", VpcId=vpc_id, DryRun=True)
@@ -180,7 +180,7 @@ def test_revoke_ingress_by_permission(ec2, group_id):
 
 def test_ingress_from_another_security_group(ec2, vpc_id, group_id):
     source = ec2.create_security_group(
-        GroupName=unique("sg"), Description="source", VpcId=vpc_id)["GroupId"]
+        GroupName=unique("group"), Description="source", VpcId=vpc_id)["GroupId"]
 
     ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
@@ -211,7 +211,7 @@ def test_authorize_and_revoke_egress(ec2, group_id):
 
 
 def test_filter_security_groups_by_group_name_and_vpc(ec2, vpc_id):
-    name, other_name = unique("sg"), unique("sg")
+    name, other_name = unique("group"), unique("group")
     wanted = ec2.create_security_group(GroupName=name, Description="x", VpcId=vpc_id)["GroupId"]
     ec2.create_security_group(GroupName=other_name, Description="y", VpcId=vpc_id)
 
@@ -226,7 +226,7 @@ def test_filter_security_groups_by_group_name_and_vpc(ec2, vpc_id):
 
 def test_describe_security_groups_pages_with_max_results(ec2, vpc_id):
     created = {
-        ec2.create_security_group(GroupName=unique("sg"), Description="page",
+        ec2.create_security_group(GroupName=unique("group"), Description="page",
                                   VpcId=vpc_id)["GroupId"]
         for _ in range(7)
     }
@@ -239,3 +239,11 @@ def test_describe_security_groups_pages_with_max_results(ec2, vpc_id):
     assert all(len(page) <= 5 for page in result)
     assert len(seen) == len(set(seen)) == 8  # seven created plus the VPC's default group
     assert created <= set(seen)
+
+
+def test_group_names_in_the_format_of_ids_are_refused(ec2, vpc_id):
+    with raises_aws("InvalidParameterValue"):
+        ec2.create_security_group(GroupName="sg-web", Description="x", VpcId=vpc_id)
+    names = [g["GroupName"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]]
+    assert names == ["default"]

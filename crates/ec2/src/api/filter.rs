@@ -12,8 +12,6 @@ pub struct DescribeSpec {
     pub kind: &'static str,
     /// The input member listing ids (`VpcIds`), if the operation has one.
     pub ids_member: Option<&'static str>,
-    /// The document member holding the id (`VpcId`).
-    pub id_field: &'static str,
     /// Error code and noun for unknown ids (`InvalidVpcID.NotFound`, `vpc`).
     pub not_found: (&'static str, &'static str),
     /// Filter names and the document paths they look at (`cidr-block-association.cidr-block` ->

@@ -56,7 +56,6 @@ fn host_scope() -> Scope {
 pub const SPEC: DescribeSpec = DescribeSpec {
     kind: kind::INSTANCE,
     ids_member: Some("InstanceIds"),
-    id_field: "InstanceId",
     not_found: ("InvalidInstanceID.NotFound", "instance"),
     filters: &[
         ("instance-id", "InstanceId"),

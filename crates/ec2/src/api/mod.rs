@@ -20,7 +20,7 @@ mod vpc;
 use fogbank_core::Context;
 use fogbank_state::{Scope, Store, StoreError};
 use fogbank_wire::AwsError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub(crate) use filter::{describe, DescribeSpec};
 
@@ -226,11 +226,6 @@ pub fn remember(tx: &mut fogbank_state::Tx, env: &Env, operation: &str, input: &
             serde_json::json!({ "response": response, "created": fogbank_wire::time::now_millis() }),
         );
     }
-}
-
-/// A fresh JSON object.
-pub fn object() -> Map<String, Value> {
-    Map::new()
 }
 
 /// The `_fb` bookkeeping member of a stored document.

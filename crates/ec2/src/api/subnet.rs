@@ -18,7 +18,6 @@ pub const OPERATIONS: &[(&str, Handler)] = &[
 pub const SPEC: DescribeSpec = DescribeSpec {
     kind: kind::SUBNET,
     ids_member: Some("SubnetIds"),
-    id_field: "SubnetId",
     not_found: ("InvalidSubnetID.NotFound", "subnet"),
     filters: &[
         ("availability-zone", "AvailabilityZone"),

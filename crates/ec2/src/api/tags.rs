@@ -76,6 +76,8 @@ fn not_found_for(id: &str, k: &str) -> AwsError {
         kind::IGW => ("InvalidInternetGatewayID.NotFound", "internetGateway"),
         kind::ROUTE_TABLE => ("InvalidRouteTableID.NotFound", "routeTable"),
         kind::IMAGE => ("InvalidAMIID.NotFound", "image"),
+        kind::SECURITY_GROUP_RULE => ("InvalidSecurityGroupRuleId.NotFound", "security group rule"),
+        kind::KEY_PAIR => ("InvalidKeyPair.NotFound", "key pair"),
         _ => ("InvalidID", "resource"),
     };
     super::not_found(code, noun, &[id.to_string()])
@@ -126,6 +128,7 @@ const TAGGED_KINDS: &[(&str, &str)] = &[
     (kind::INSTANCE, "instance"),
     (kind::IMAGE, "image"),
     (kind::KEY_PAIR, "key-pair"),
+    (kind::SECURITY_GROUP_RULE, "security-group-rule"),
 ];
 
 fn describe_tags(env: &Env, input: Value) -> Result<Value, AwsError> {

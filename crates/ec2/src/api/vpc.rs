@@ -20,7 +20,6 @@ pub const OPERATIONS: &[(&str, Handler)] = &[
 pub const SPEC: DescribeSpec = DescribeSpec {
     kind: kind::VPC,
     ids_member: Some("VpcIds"),
-    id_field: "VpcId",
     not_found: ("InvalidVpcID.NotFound", "vpc"),
     filters: &[
         ("cidr", "CidrBlock"),
