@@ -103,13 +103,7 @@ fn check_ids(ids: &[String]) -> Result<(), AwsError> {
 
 /// vCPUs of an instance type (for `CpuOptions` and, later, cgroup limits).
 pub fn vcpus(instance_type: &str) -> i64 {
-    let size = instance_type.split('.').nth(1).unwrap_or("");
-    match size {
-        "nano" | "micro" | "small" | "medium" | "large" => 2,
-        "xlarge" => 4,
-        s if s.ends_with("xlarge") => s.trim_end_matches("xlarge").parse::<i64>().unwrap_or(1) * 4,
-        _ => 2,
-    }
+    super::instance_type::resources(instance_type).map(|(v, _)| v).unwrap_or(2)
 }
 
 fn dns_suffix(region: &str) -> String {
@@ -170,7 +164,7 @@ fn resolve_placement(env: &Env, input: &Value) -> Result<Launch, AwsError> {
         .str("SubnetId")
         .map(str::to_string)
         .or_else(|| eni.as_ref().and_then(|n| n.str("SubnetId").map(str::to_string)));
-    let zone = input.pointer("/Placement/AvailabilityZone").and_then(Value::as_str);
+    let zone = input.pointer("/Placement/AvailabilityZone").and_then(Value::as_str).filter(|z| !z.is_empty());
     let subnet = match subnet_id {
         Some(id) => env
             .store

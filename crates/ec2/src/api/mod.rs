@@ -7,9 +7,12 @@
 pub(crate) mod defaults;
 mod filter;
 mod image;
+mod instance_type;
 pub(crate) mod instance;
 mod internet_gateway;
 mod key_pair;
+mod network_acl;
+mod network_interface;
 mod region;
 mod route_table;
 mod security_group;
@@ -72,7 +75,10 @@ const TABLES: &[&[(&str, Handler)]] = &[
     security_group::OPERATIONS,
     instance::OPERATIONS,
     image::OPERATIONS,
+    instance_type::OPERATIONS,
     key_pair::OPERATIONS,
+    network_acl::OPERATIONS,
+    network_interface::OPERATIONS,
     tags::OPERATIONS,
 ];
 
