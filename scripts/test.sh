@@ -33,6 +33,9 @@ else
     cargo test --release --workspace
 fi
 
+echo "==> wire fixtures still match what botocore sends and parses"
+"$venv/bin/python" crates/wire/tests/check_with_botocore.py
+
 target_dir="${CARGO_TARGET_DIR:-target}"
 export FOGBANK_BIN="${FOGBANK_BIN:-$(cd "$target_dir" && pwd)/release/fogbank}"
 

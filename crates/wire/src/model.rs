@@ -249,14 +249,32 @@ pub mod indexmap_like {
 }
 
 impl ServiceModel {
-    /// The protocol a current client uses: the first of `protocols` that Fogbank speaks.
+    /// The protocol a current client uses, chosen as botocore chooses among `protocols`: json,
+    /// rest-json, rest-xml, then query and ec2 (so cloudwatch, whose models list
+    /// smithy-rpc-v2-cbor first, is json, as the aws CLI and boto3 send it). Fogbank does not
+    /// decode rpc-v2-cbor input; a model that offers nothing else keeps it.
     pub fn protocol(&self) -> Protocol {
-        self.metadata.protocols.first().copied().unwrap_or(self.metadata.protocol)
+        const PREFERENCE: [Protocol; 5] =
+            [Protocol::Json, Protocol::RestJson, Protocol::RestXml, Protocol::Query, Protocol::Ec2];
+        let offered = &self.metadata.protocols;
+        PREFERENCE
+            .into_iter()
+            .find(|p| offered.contains(p))
+            .or_else(|| offered.first().copied())
+            .unwrap_or(self.metadata.protocol)
     }
 
     /// The SigV4 signing name (`ec2`, `elasticloadbalancing`, `monitoring`, ...).
     pub fn signing_name(&self) -> &str {
         self.metadata.signing_name.as_deref().unwrap_or(&self.metadata.endpoint_prefix)
+    }
+
+    /// The XML namespace of the service's documents: `metadata.xmlNamespace`, or for rest-xml
+    /// models without one (route53, cloudfront) the namespace their request documents declare.
+    pub fn xml_namespace(&self) -> Option<&str> {
+        self.metadata.xml_namespace.as_deref().or_else(|| {
+            self.operations.values().find_map(|op| op.input.as_ref()?.xml_namespace.as_ref()?.uri.as_deref())
+        })
     }
 
     pub fn shape(&self, name: &str) -> Option<&Shape> {
@@ -311,6 +329,14 @@ impl Registry {
             let mut m: ServiceModel =
                 serde_json::from_slice(bytes).expect("embedded model is valid (checked at build)");
             m.name = (*n).to_string();
+            // An operation is known by its key in `operations` (what botocore sends as `Action`
+            // or in `X-Amz-Target`, and what handlers match on); CloudFront's `name` fields
+            // carry an API version suffix (`CreateDistribution2020_05_31`).
+            for (key, op) in m.operations.iter_mut() {
+                if op.name != *key {
+                    op.name = key.clone();
+                }
+            }
             m
         }))
     }

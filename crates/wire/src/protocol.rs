@@ -34,6 +34,16 @@ fn bad_input(model: &ServiceModel, message: String) -> AwsError {
 /// Decodes a request's input into the internal value (member names as in the model).
 pub fn parse_input(routed: &Routed, req: &HttpRequest) -> Result<Value, AwsError> {
     let model = routed.model;
+    if req.header("smithy-protocol") == Some("rpc-v2-cbor") || req.header("content-type") == Some("application/cbor") {
+        return Err(AwsError::new(
+            "NotImplemented",
+            format!(
+                "Fogbank does not decode smithy-rpc-v2-cbor requests yet ({}:{}); the json protocol works.",
+                model.name, routed.operation.name
+            ),
+        )
+        .with_status(501));
+    }
     let Some(sref) = input_ref(routed) else { return Ok(Value::Object(Map::new())) };
     match model.protocol() {
         Protocol::Ec2 | Protocol::Query => {
@@ -89,6 +99,10 @@ fn parse_rest(routed: &Routed, req: &HttpRequest, sref: &ShapeRef) -> Result<Val
     }
 
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
+    // Keys that the operation's URI template fixes (`/restapis?mode=import`) are no member's.
+    let template_query = routed.operation.http.request_uri.split_once('?').map_or("", |(_, q)| q);
+    let template_keys: Vec<&str> =
+        template_query.split('&').filter(|s| !s.is_empty()).map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k)).collect();
     for (name, member) in shape.members.iter() {
         let Some(location) = member.location else { continue };
         let Some(mshape) = model.shape(&member.shape) else { continue };
@@ -136,7 +150,7 @@ fn parse_rest(routed: &Routed, req: &HttpRequest, sref: &ShapeRef) -> Result<Val
                         .collect();
                     let map: Map<String, Value> = query
                         .iter()
-                        .filter(|(k, _)| !taken.contains(&k.as_str()))
+                        .filter(|(k, _)| !taken.contains(&k.as_str()) && !template_keys.contains(&k.as_str()))
                         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                         .collect();
                     if !map.is_empty() {
@@ -188,8 +202,13 @@ fn parse_body(model: &ServiceModel, sref: &ShapeRef, body: &[u8], xml_protocol: 
 }
 
 fn xml_namespace(model: &ServiceModel) -> String {
-    let ns = model.metadata.xml_namespace.clone().unwrap_or_default();
-    if model.protocol() == Protocol::Ec2 && !ns.ends_with('/') { format!("{ns}/") } else { ns }
+    let ns = model.xml_namespace().unwrap_or_default().to_string();
+    if model.protocol() == Protocol::Ec2 && !ns.is_empty() && !ns.ends_with('/') { format!("{ns}/") } else { ns }
+}
+
+/// ` xmlns="..."`, or nothing when the namespace is unknown.
+fn xmlns_attr(ns: &str) -> String {
+    if ns.is_empty() { String::new() } else { format!(" xmlns=\"{ns}\"") }
 }
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -205,7 +224,7 @@ pub fn render_output(routed: &Routed, output: &Value, request_id: &str) -> Respo
             let root = format!("{}Response", op.name);
             let mut body = String::with_capacity(1024);
             body.push_str(XML_DECL);
-            body.push_str(&format!("<{root} xmlns=\"{}\">", xml_namespace(model)));
+            body.push_str(&format!("<{root}{}>", xmlns_attr(&xml_namespace(model))));
             xml::leaf(&mut body, "requestId", request_id);
             if let Some(shape) = out_shape {
                 xml::write_members(&mut body, model, shape, output);
@@ -216,7 +235,7 @@ pub fn render_output(routed: &Routed, output: &Value, request_id: &str) -> Respo
         Protocol::Query => {
             let root = format!("{}Response", op.name);
             let mut body = String::with_capacity(1024);
-            body.push_str(&format!("<{root} xmlns=\"{}\">", xml_namespace(model)));
+            body.push_str(&format!("<{root}{}>", xmlns_attr(&xml_namespace(model))));
             if let (Some(shape), Some(r)) = (out_shape, out_ref) {
                 let wrapper = r.result_wrapper.clone().unwrap_or_else(|| format!("{}Result", op.name));
                 xml::open(&mut body, &wrapper);
@@ -332,7 +351,11 @@ fn render_rest(routed: &Routed, output: &Value, request_id: &str) -> Response {
         let sref = ShapeRef { shape: out_ref.shape.clone(), ..Default::default() };
         body = json::to_wire(model, &sref, output).to_string().into_bytes();
     }
-    headers.push(("Content-Type".into(), content_type));
+    // An output member bound to `Content-Type` (apigateway GetExport, cloudfront GetFunction)
+    // says what the payload is; otherwise the protocol's default.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        headers.push(("Content-Type".into(), content_type));
+    }
     Response { status, headers, body }
 }
 
@@ -377,7 +400,7 @@ pub fn render_error(model: Option<&ServiceModel>, protocol: Protocol, err: &AwsE
         Protocol::Query | Protocol::RestXml => {
             let ns = model.map(xml_namespace).unwrap_or_default();
             let mut body = String::from(XML_DECL);
-            body.push_str(&format!("<ErrorResponse xmlns=\"{ns}\"><Error>"));
+            body.push_str(&format!("<ErrorResponse{}><Error>", xmlns_attr(&ns)));
             xml::leaf(&mut body, "Type", fault);
             xml::leaf(&mut body, "Code", &err.code);
             xml::leaf(&mut body, "Message", &err.message);

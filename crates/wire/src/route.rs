@@ -86,18 +86,16 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
     // json protocol: X-Amz-Target "Prefix.Operation".
     if let Some(target) = req.header("x-amz-target") {
         let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
-        let by_prefix = reg.metas().iter().filter(|m| m.target_prefix == prefix).filter_map(|m| reg.get(m.name));
-        for m in by_prefix {
-            {
-                return match m.operation(op) {
-                    Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
-                    None => Err(route_error(
-                        Protocol::Json,
-                        Some(m),
-                        AwsError::new("UnknownOperationException", format!("Unknown operation {op}")),
-                    )),
-                };
-            }
+        let mut by_prefix = reg.metas().iter().filter(|m| m.target_prefix == prefix).filter_map(|m| reg.get(m.name));
+        if let Some(m) = by_prefix.next() {
+            return match m.operation(op) {
+                Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
+                None => Err(route_error(
+                    Protocol::Json,
+                    Some(m),
+                    AwsError::new("UnknownOperationException", format!("Unknown operation {op}")),
+                )),
+            };
         }
         return Err(route_error(
             Protocol::Json,
@@ -109,22 +107,20 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
     // rpc-v2-cbor: POST /service/{ServiceName}/operation/{Operation}.
     if let Some(rest) = req.path.strip_prefix("/service/") {
         if let Some((svc, op)) = rest.split_once("/operation/") {
-            let by_name = reg
+            let mut by_name = reg
                 .metas()
                 .iter()
                 .filter(|m| m.protocol == "smithy-rpc-v2-cbor" && m.target_prefix == svc)
                 .filter_map(|m| reg.get(m.name));
-            for m in by_name {
-                {
-                    return match m.operation(op) {
-                        Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
-                        None => Err(route_error(
-                            Protocol::RpcV2Cbor,
-                            Some(m),
-                            AwsError::new("UnknownOperationException", format!("Unknown operation {op}")),
-                        )),
-                    };
-                }
+            if let Some(m) = by_name.next() {
+                return match m.operation(op) {
+                    Some(o) => Ok(Routed { model: m, operation: o, labels: vec![], form: None }),
+                    None => Err(route_error(
+                        Protocol::RpcV2Cbor,
+                        Some(m),
+                        AwsError::new("UnknownOperationException", format!("Unknown operation {op}")),
+                    )),
+                };
             }
         }
     }
@@ -194,8 +190,9 @@ pub fn route(req: &HttpRequest, cred: &Credential) -> Result<Routed<'static>, Ro
         }
     }
     if let Some((_, m, r, labels)) = best {
-        let op = m.operation(&r.operation).expect("route built from model");
-        return Ok(Routed { model: m, operation: op, labels, form: None });
+        if let Some(op) = m.operation(&r.operation) {
+            return Ok(Routed { model: m, operation: op, labels, form: None });
+        }
     }
 
     let model = candidates.first().copied();
@@ -241,8 +238,8 @@ impl RestRoute {
     pub(crate) fn build_all(model: &ServiceModel) -> Vec<RestRoute> {
         model
             .operations
-            .values()
-            .map(|op| {
+            .iter()
+            .map(|(name, op)| {
                 let (path, query) = op.http.request_uri.split_once('?').unwrap_or((&op.http.request_uri, ""));
                 let segments = path
                     .trim_start_matches('/')
@@ -263,7 +260,7 @@ impl RestRoute {
                         None => (kv.to_string(), None),
                     })
                     .collect();
-                RestRoute { operation: op.name.clone(), method: op.http.method.clone(), segments, required_query }
+                RestRoute { operation: name.clone(), method: op.http.method.clone(), segments, required_query }
             })
             .collect()
     }
