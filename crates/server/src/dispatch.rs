@@ -29,6 +29,11 @@ impl From<wire::Response> for Reply {
     }
 }
 
+/// The answer when a handler panicked: an AWS-shaped 500 in JSON (the protocol is unknown here).
+pub fn internal_error_reply() -> Reply {
+    json_reply(500, json!({"__type": "InternalFailure", "message": "Fogbank hit an internal error; see its log."}))
+}
+
 fn json_reply(status: u16, v: serde_json::Value) -> Reply {
     Reply {
         status,

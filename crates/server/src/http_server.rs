@@ -31,7 +31,17 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<B
     };
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let reply = dispatch(&app, &parts.method, &path, &query, &parts.headers, &body);
+    // A bug must not take the connection (or the process) down: a panicking handler answers
+    // 500 and is logged loudly.
+    let reply = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatch(&app, &parts.method, &path, &query, &parts.headers, &body)
+    })) {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(method = %parts.method, path, "request handler panicked; answered 500");
+            crate::dispatch::internal_error_reply()
+        }
+    };
     let mut resp = Response::new(Full::new(reply.body));
     *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in reply.headers {

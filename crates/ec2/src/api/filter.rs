@@ -19,33 +19,9 @@ pub struct DescribeSpec {
     pub filters: &'static [(&'static str, &'static str)],
     /// `(min, max)` of `MaxResults`, when the operation pages.
     pub page_limits: Option<(i64, i64)>,
-}
-
-/// Values at a path: `A.B` walks objects, `A[].B` walks every element of a list.
-pub fn values_at<'v>(doc: &'v Value, path: &str, out: &mut Vec<String>) {
-    fn walk(v: &Value, parts: &[&str], out: &mut Vec<String>) {
-        let Some((first, rest)) = parts.split_first() else {
-            match v {
-                Value::String(s) => out.push(s.clone()),
-                Value::Bool(b) => out.push(b.to_string()),
-                Value::Number(n) => out.push(n.to_string()),
-                Value::Array(items) => items.iter().for_each(|i| walk(i, &[], out)),
-                _ => {}
-            }
-            return;
-        };
-        if let Some(name) = first.strip_suffix("[]") {
-            if let Some(Value::Array(items)) = v.get(name) {
-                for item in items {
-                    walk(item, rest, out);
-                }
-            }
-        } else if let Some(next) = v.get(*first) {
-            walk(next, rest, out);
-        }
-    }
-    let parts: Vec<&str> = path.split('.').collect();
-    walk(doc, &parts, out);
+    /// The filter that matches the store id (`vpc-id`): without wildcards it is answered by
+    /// looking the ids up instead of scanning every document.
+    pub id_filter: Option<&'static str>,
 }
 
 /// EC2's filter wildcards: `*` any run of characters, `?` one character.
@@ -95,23 +71,50 @@ pub fn parse_filters(input: &Value, known: &[(&str, &str)]) -> Result<Vec<Filter
     Ok(out)
 }
 
+/// Whether any value at `path` satisfies `pred`, without copying values.
+fn any_at(doc: &Value, path: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+    fn walk(v: &Value, parts: &mut std::str::Split<'_, char>, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+        fn leaf(v: &Value, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+            match v {
+                Value::String(s) => pred(s),
+                Value::Bool(b) => pred(if *b { "true" } else { "false" }),
+                Value::Number(n) => pred(&n.to_string()),
+                Value::Array(items) => items.iter().any(|i| leaf(i, pred)),
+                _ => false,
+            }
+        }
+        let Some(first) = parts.next() else { return leaf(v, pred) };
+        if let Some(name) = first.strip_suffix("[]") {
+            match v.get(name) {
+                Some(Value::Array(items)) => items.iter().any(|item| walk(item, &mut parts.clone(), pred)),
+                _ => false,
+            }
+        } else {
+            match v.get(first) {
+                Some(next) => walk(next, parts, pred),
+                None => false,
+            }
+        }
+    }
+    walk(doc, &mut path.split('.'), pred)
+}
+
 /// Whether a document passes every filter (values within one filter are ORed).
 pub fn matches(doc: &Value, filters: &[Filter], known: &[(&str, &str)]) -> bool {
     filters.iter().all(|f| {
-        let mut found = Vec::new();
+        let mut wanted = |have: &str| f.values.iter().any(|want| wildcard_match(want, have));
         let tags = doc.list("Tags");
         if let Some(key) = f.name.strip_prefix("tag:") {
-            found.extend(tags.iter().filter(|t| t.str("Key") == Some(key)).filter_map(|t| t.str("Value").map(str::to_string)));
+            tags.iter().filter(|t| t.str("Key") == Some(key)).filter_map(|t| t.str("Value")).any(&mut wanted)
         } else if f.name == "tag-key" {
-            found.extend(tags.iter().filter_map(|t| t.str("Key").map(str::to_string)));
+            tags.iter().filter_map(|t| t.str("Key")).any(&mut wanted)
         } else if f.name == "tag-value" {
-            found.extend(tags.iter().filter_map(|t| t.str("Value").map(str::to_string)));
+            tags.iter().filter_map(|t| t.str("Value")).any(&mut wanted)
         } else if let Some((_, path)) = known.iter().find(|(n, _)| *n == f.name) {
-            for p in path.split('|') {
-                values_at(doc, p, &mut found);
-            }
+            path.split('|').any(|p| any_at(doc, p, &mut wanted))
+        } else {
+            false
         }
-        f.values.iter().any(|want| found.iter().any(|have| wildcard_match(want, have)))
     })
 }
 
@@ -125,12 +128,13 @@ fn decode_token(token: &str) -> Option<String> {
 }
 
 /// Describes one kind: ids, filters and paging. `view` turns a stored document into what is
-/// filtered and returned (computed members); returns the page and the next token.
+/// filtered and returned (computed members); without one, stored documents are filtered in
+/// place and only the page is copied. Returns the page and the next token.
 pub fn describe(
     env: &Env,
     input: &Value,
     spec: &DescribeSpec,
-    view: &dyn Fn(&Value) -> Value,
+    view: Option<&dyn Fn(&Value) -> Value>,
 ) -> Result<(Vec<Value>, Option<String>), AwsError> {
     let filters = parse_filters(input, spec.filters)?;
     let ids = spec.ids_member.map(|m| input.strings(m)).unwrap_or_default();
@@ -156,16 +160,57 @@ pub fn describe(
         None => None,
     };
     let scope = env.scope();
+    // One more than a page tells whether there is a next one.
+    let limit = match (max_results, spec.page_limits) {
+        (Some(max), Some(_)) => max.max(1) as usize + 1,
+        _ => usize::MAX,
+    };
     let mut items: Vec<(String, Value)> = Vec::new();
-    if ids.is_empty() {
+    let id_filter_values = spec.id_filter.and_then(|name| {
+        let f = filters.iter().find(|f| f.name == name)?;
+        (!f.values.iter().any(|v| v.contains(['*', '?']))).then(|| f.values.clone())
+    });
+    if let (true, Some(mut candidates)) = (ids.is_empty(), id_filter_values) {
+        candidates.sort();
+        candidates.dedup();
+        for id in candidates {
+            if start_after.as_deref().is_some_and(|s| id.as_str() < s) {
+                continue;
+            }
+            if let Some(doc) = env.store.get(&scope, spec.kind, &id) {
+                let v = match view {
+                    Some(view) => view(&doc),
+                    None => doc,
+                };
+                if matches(&v, &filters, spec.filters) {
+                    items.push((id, v));
+                }
+            }
+            if items.len() >= limit {
+                break;
+            }
+        }
+    } else if ids.is_empty() {
         env.store.scan(&scope, spec.kind, |iter| {
             for (id, doc) in iter {
                 if start_after.as_deref().is_some_and(|s| id < s) {
                     continue;
                 }
-                let v = view(doc);
-                if matches(&v, &filters, spec.filters) {
-                    items.push((id.to_string(), v));
+                match view {
+                    Some(view) => {
+                        let v = view(doc);
+                        if matches(&v, &filters, spec.filters) {
+                            items.push((id.to_string(), v));
+                        }
+                    }
+                    None => {
+                        if matches(doc, &filters, spec.filters) {
+                            items.push((id.to_string(), doc.clone()));
+                        }
+                    }
+                }
+                if items.len() >= limit {
+                    break;
                 }
             }
         });
@@ -174,7 +219,10 @@ pub fn describe(
         for id in &ids {
             match env.store.get(&scope, spec.kind, id) {
                 Some(doc) => {
-                    let v = view(&doc);
+                    let v = match view {
+                        Some(view) => view(&doc),
+                        None => doc,
+                    };
                     if matches(&v, &filters, spec.filters) && !items.iter().any(|(i, _)| i == id) {
                         items.push((id.clone(), v));
                     }

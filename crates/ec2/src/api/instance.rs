@@ -91,6 +91,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("metadata-options.http-endpoint", "MetadataOptions.HttpEndpoint"),
         ("platform-details", "PlatformDetails"),
     ],
+    id_filter: Some("instance-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -473,7 +474,7 @@ fn run_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
 fn describe_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
     check_ids(&input.strings("InstanceIds"))?;
     super::dry_run(&input)?;
-    let (instances, next) = describe(env, &input, &SPEC, &|d| d.clone())?;
+    let (instances, next) = describe(env, &input, &SPEC, None)?;
     let mut reservations: Vec<Value> = Vec::new();
     for inst in instances {
         let rid = fb(&inst).str("ReservationId").unwrap_or_default().to_string();
@@ -687,7 +688,7 @@ fn describe_instance_status(env: &Env, input: Value) -> Result<Value, AwsError> 
     if let Some(o) = by_ids.as_object_mut() {
         o.remove("Filters");
     }
-    let (instances, next) = describe(env, &by_ids, &SPEC, &|d| d.clone())?;
+    let (instances, next) = describe(env, &by_ids, &SPEC, None)?;
     let statuses: Vec<Value> = instances
         .iter()
         .filter(|d| include_all || state_name(d) == "running")

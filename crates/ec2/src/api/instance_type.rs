@@ -145,7 +145,7 @@ fn describe_instance_credit_specifications(env: &Env, input: Value) -> Result<Va
         o.remove("Filters");
     }
     super::dry_run(&input)?;
-    let (instances, next) = super::describe(env, &ids_only, &super::instance::SPEC, &|d| d.clone())?;
+    let (instances, next) = super::describe(env, &ids_only, &super::instance::SPEC, None)?;
     let specs: Vec<Value> = instances
         .iter()
         .filter(|d| {

@@ -29,6 +29,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("internet-gateway-id", "InternetGatewayId"),
         ("owner-id", "OwnerId"),
     ],
+    id_filter: Some("internet-gateway-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -89,7 +90,7 @@ fn delete_internet_gateway(env: &Env, input: Value) -> Result<Value, AwsError> {
 
 fn describe_internet_gateways(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::dry_run(&input)?;
-    let (igws, next) = describe(env, &input, &SPEC, &|d| d.clone())?;
+    let (igws, next) = describe(env, &input, &SPEC, None)?;
     Ok(json!({"InternetGateways": igws, "NextToken": next}))
 }
 

@@ -29,6 +29,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("owner-id", "OwnerId"),
         ("vpc-id", "VpcId"),
     ],
+    id_filter: Some("network-acl-id"),
     page_limits: Some((5, 100)),
 };
 
@@ -63,6 +64,6 @@ fn describe_network_acls(env: &Env, input: Value) -> Result<Value, AwsError> {
         }
         d
     };
-    let (acls, next) = describe(env, &input, &SPEC, &view)?;
+    let (acls, next) = describe(env, &input, &SPEC, Some(&view))?;
     Ok(json!({ "NetworkAcls": acls, "NextToken": next }))
 }

@@ -56,6 +56,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("route.vpc-peering-connection-id", "Routes[].VpcPeeringConnectionId"),
         ("vpc-id", "VpcId"),
     ],
+    id_filter: Some("route-table-id"),
     page_limits: Some((5, 100)),
 };
 
@@ -369,7 +370,7 @@ fn table_view(env: &Env) -> impl Fn(&Value) -> Value {
 fn describe_route_tables(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::dry_run(&input)?;
     let view = table_view(env);
-    let (tables, next) = describe(env, &input, &SPEC, &view)?;
+    let (tables, next) = describe(env, &input, &SPEC, Some(&view))?;
     Ok(json!({"RouteTables": tables, "NextToken": next}))
 }
 

@@ -60,6 +60,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("egress.ip-permission.prefix-list-id", "IpPermissionsEgress[].PrefixListIds[].PrefixListId"),
         ("egress.ip-permission.user-id", "IpPermissionsEgress[].UserIdGroupPairs[].UserId"),
     ],
+    id_filter: Some("group-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -68,6 +69,7 @@ pub const RULE_SPEC: DescribeSpec = DescribeSpec {
     ids_member: Some("SecurityGroupRuleIds"),
     not_found: ("InvalidSecurityGroupRuleId.NotFound", "security group rule"),
     filters: &[("group-id", "GroupId"), ("security-group-rule-id", "SecurityGroupRuleId")],
+    id_filter: Some("security-group-rule-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -710,7 +712,7 @@ fn describe_security_groups(env: &Env, mut input: Value) -> Result<Value, AwsErr
         return Err(group_not_found(missing));
     }
     let view = group_view(env);
-    let (groups, next) = describe(env, &input, &SPEC, &view)?;
+    let (groups, next) = describe(env, &input, &SPEC, Some(&view))?;
     Ok(json!({"SecurityGroups": groups, "NextToken": next}))
 }
 
@@ -842,7 +844,7 @@ fn revoke(env: &Env, input: Value, egress: bool) -> Result<Value, AwsError> {
 
 fn describe_security_group_rules(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::dry_run(&input)?;
-    let (rules, next) = describe(env, &input, &RULE_SPEC, &|d| d.clone())?;
+    let (rules, next) = describe(env, &input, &RULE_SPEC, None)?;
     Ok(json!({"SecurityGroupRules": rules, "NextToken": next}))
 }
 

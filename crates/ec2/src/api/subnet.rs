@@ -36,6 +36,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("subnet-id", "SubnetId"),
         ("vpc-id", "VpcId"),
     ],
+    id_filter: Some("subnet-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -189,7 +190,7 @@ fn with_free_count(env: &Env) -> impl Fn(&Value) -> Value {
 fn describe_subnets(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::dry_run(&input)?;
     let view = with_free_count(env);
-    let (subnets, next) = describe(env, &input, &SPEC, &view)?;
+    let (subnets, next) = describe(env, &input, &SPEC, Some(&view))?;
     Ok(json!({ "Subnets": subnets, "NextToken": next }))
 }
 

@@ -32,6 +32,7 @@ pub const SPEC: DescribeSpec = DescribeSpec {
         ("state", "State"),
         ("vpc-id", "VpcId"),
     ],
+    id_filter: Some("vpc-id"),
     page_limits: Some((5, 1000)),
 };
 
@@ -151,7 +152,7 @@ fn delete_vpc(env: &Env, input: Value) -> Result<Value, AwsError> {
 
 fn describe_vpcs(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::dry_run(&input)?;
-    let (vpcs, next) = describe(env, &input, &SPEC, &|d| d.clone())?;
+    let (vpcs, next) = describe(env, &input, &SPEC, None)?;
     Ok(json!({ "Vpcs": vpcs, "NextToken": next }))
 }
 
