@@ -43,7 +43,9 @@ pub enum Protocol {
 pub struct ServiceModel {
     pub metadata: Metadata,
     pub operations: HashMap<String, Operation>,
-    pub shapes: HashMap<String, Shape>,
+    /// Shapes, each parsed from its raw JSON on first use: EC2 alone has thousands, and a
+    /// request touches a few dozen.
+    pub shapes: LazyShapes,
     /// The botocore name of the service (`ec2`, `elbv2`, ...), set after loading.
     #[serde(skip)]
     pub name: String,
@@ -281,6 +283,11 @@ impl ServiceModel {
         self.shapes.get(name)
     }
 
+    /// Every shape name.
+    pub fn shape_names(&self) -> impl Iterator<Item = &str> {
+        self.shapes.0.keys().map(String::as_str)
+    }
+
     pub fn operation(&self, name: &str) -> Option<&Operation> {
         self.operations.get(name)
     }
@@ -296,9 +303,41 @@ impl ServiceModel {
                 return Some(s);
             }
         }
+        // A custom code (`"code":"AlreadyExists"` on shape `AlreadyExistsFault`): look at the
+        // raw text first so that only candidates are parsed.
+        let needle = format!("\"code\":{}", serde_json::Value::String(code.to_string()));
         self.shapes
-            .values()
+            .0
+            .iter()
+            .filter(|(_, (raw, _))| raw.get().contains(&needle))
+            .filter_map(|(name, _)| self.shapes.get(name))
             .find(|s| s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code))
+    }
+}
+
+/// The shapes of a model, kept as raw JSON until first asked for.
+#[derive(Debug)]
+pub struct LazyShapes(HashMap<String, (Box<serde_json::value::RawValue>, OnceLock<Shape>)>);
+
+impl LazyShapes {
+    pub fn get(&self, name: &str) -> Option<&Shape> {
+        let (raw, cell) = self.0.get(name)?;
+        Some(cell.get_or_init(|| serde_json::from_str(raw.get()).expect("embedded shape is valid (checked by tests)")))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for LazyShapes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: HashMap<String, Box<serde_json::value::RawValue>> = HashMap::deserialize(d)?;
+        Ok(LazyShapes(raw.into_iter().map(|(k, v)| (k, (v, OnceLock::new()))).collect()))
     }
 }
 
@@ -370,6 +409,11 @@ mod tests {
         }
         for m in reg.all() {
             assert!(!m.operations.is_empty(), "{} has no operations", m.name);
+            // Every shape parses (they are parsed lazily at run time).
+            let names: Vec<String> = m.shape_names().map(str::to_string).collect();
+            for name in names {
+                assert!(m.shape(&name).is_some(), "{}: shape {name}", m.name);
+            }
         }
         let ec2 = reg.get("ec2").unwrap();
         assert_eq!(ec2.protocol(), Protocol::Ec2);
