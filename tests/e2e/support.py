@@ -142,8 +142,11 @@ class FogbankServer:
 
     def argv(self):
         storage = ["--data-dir", str(self.data_dir)] if self.data_dir else ["--ephemeral"]
+        # The API suite runs on the records substrate (no hosts, nothing on the machine) unless
+        # a test asks for a substrate; tests/e2e/test_network.py asks for real hosts.
+        substrate = [] if "--substrate" in self.args else ["--substrate", "records"]
         return [str(self.binary), "serve", "--host", self.host, "--port", str(self.port),
-                *storage, *self.args]
+                *storage, *substrate, *self.args]
 
     # Process control.
 

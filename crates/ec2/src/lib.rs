@@ -12,10 +12,16 @@
 
 mod api;
 mod controller;
+/// The data-plane servers each VPC runs: instance metadata and DNS.
+pub mod dataplane;
+/// Stored state to the network substrate.
+mod host;
 /// IPv4 and CIDR arithmetic.
 pub mod net;
 
 use std::sync::Arc;
+
+pub use host::Host;
 
 use fogbank_core::{Context, Controller, Service};
 use fogbank_state::Store;
@@ -27,17 +33,32 @@ use serde_json::Value;
 pub struct Options {
     /// Unknown AMI ids fail with `InvalidAMIID.NotFound` instead of running the default image.
     pub strict_amis: bool,
+    /// Where public IPs come from (default 198.18.0.0/15, reserved for benchmarking, routed
+    /// nowhere).
+    pub public_range: Option<net::Cidr>,
+}
+
+/// The default public address range.
+pub const DEFAULT_PUBLIC_RANGE: &str = "198.18.0.0/15";
+
+impl Options {
+    pub fn public_range(&self) -> net::Cidr {
+        self.public_range.unwrap_or_else(|| net::Cidr::parse(DEFAULT_PUBLIC_RANGE).expect("literal"))
+    }
 }
 
 /// The EC2 service: its API and its controllers share one store.
 pub struct Ec2 {
     store: Arc<Store>,
     options: Options,
+    /// Real hosts, when the machine allows; `None` keeps instances as records.
+    network: Option<Arc<host::Network>>,
 }
 
 impl Ec2 {
-    pub fn new(store: Arc<Store>, options: Options) -> Arc<Ec2> {
-        Arc::new(Ec2 { store, options })
+    pub fn new(store: Arc<Store>, options: Options, host: Option<Host>) -> Arc<Ec2> {
+        let network = host.map(|h| Arc::new(host::Network::new(h, store.clone())));
+        Arc::new(Ec2 { store, options, network })
     }
 
     /// The API, to register with the server.
@@ -47,7 +68,7 @@ impl Ec2 {
 
     /// The reconcile loops.
     pub fn controllers(self: &Arc<Self>) -> Vec<Arc<dyn Controller>> {
-        vec![Arc::new(controller::InstanceController::new(self.store.clone()))]
+        vec![Arc::new(controller::InstanceController::new(self.store.clone(), self.network.clone()))]
     }
 }
 
@@ -68,6 +89,7 @@ impl Service for Ec2Api {
 
     fn handle(&self, ctx: &Context, operation: &str, input: Value) -> Result<Value, AwsError> {
         let handler = api::find(operation).ok_or_else(|| AwsError::not_implemented("ec2", operation))?;
-        handler(&api::Env { store: &self.0.store, options: &self.0.options, ctx }, input)
+        let env = api::Env { store: &self.0.store, options: &self.0.options, ctx, network: self.0.network.as_deref() };
+        handler(&env, input)
     }
 }

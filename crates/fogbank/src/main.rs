@@ -24,8 +24,23 @@ struct Cli {
 enum Command {
     /// Serve the AWS APIs (the default).
     Serve(ServeArgs),
-    /// Remove what a crashed run left behind on the host (namespaces, links, rules).
-    Cleanup,
+    /// Remove what a crashed run left behind on the host (namespaces, links, routes, rules,
+    /// cgroups, instance processes), found by their name prefix.
+    Cleanup {
+        /// The prefix the crashed run used.
+        #[arg(long, env = "FOGBANK_SUBSTRATE_PREFIX", default_value = "fb")]
+        substrate_prefix: String,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum SubstrateChoice {
+    /// Real hosts where the machine allows (root or CAP_NET_ADMIN, `ip`, `nft`), else records.
+    Auto,
+    /// Real hosts, or refuse to start.
+    Netns,
+    /// Records only: instances move through their states, nothing runs.
+    Records,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -49,6 +64,15 @@ struct ServeArgs {
     /// default image.
     #[arg(long, env = "FOGBANK_STRICT_AMIS")]
     strict_amis: bool,
+    /// What instances are: real hosts in network namespaces, or records.
+    #[arg(long, env = "FOGBANK_SUBSTRATE", value_enum, default_value_t = SubstrateChoice::Auto)]
+    substrate: SubstrateChoice,
+    /// Starts the name of everything Fogbank creates on the host (at most 6 characters).
+    #[arg(long, env = "FOGBANK_SUBSTRATE_PREFIX", default_value = "fb")]
+    substrate_prefix: String,
+    /// Where instances' public IPs come from; the host reaches it through one link.
+    #[arg(long, env = "FOGBANK_PUBLIC_RANGE", default_value = fogbank_ec2::DEFAULT_PUBLIC_RANGE)]
+    public_range: String,
     /// Log filter (`info`, `debug` for one line per request, `fogbank=trace`...).
     #[arg(long, env = "FOGBANK_LOG", default_value = "info")]
     log: String,
@@ -67,17 +91,19 @@ fn default_data_dir() -> PathBuf {
 fn main() -> anyhow::Result<()> {
     let exec_started = Instant::now();
     let cli = Cli::parse();
-    let (args, command) = match cli.command {
-        Some(Command::Serve(a)) => (a, "serve"),
-        Some(Command::Cleanup) => (cli.serve, "cleanup"),
-        None => (cli.serve, "serve"),
+    let (args, cleanup_prefix) = match cli.command {
+        Some(Command::Serve(a)) => (a, None),
+        Some(Command::Cleanup { substrate_prefix }) => (cli.serve, Some(substrate_prefix)),
+        None => (cli.serve, None),
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
         .with_target(false)
         .init();
-    if command == "cleanup" {
-        tracing::info!("nothing to clean up: the records substrate creates nothing on the host");
+    if let Some(prefix) = cleanup_prefix {
+        let removed = fogbank_netns::Substrate::cleanup_leftovers(&prefix)
+            .with_context(|| format!("cleaning up what runs under the prefix {prefix:?} left"))?;
+        tracing::info!("cleanup: removed {removed} leftover objects named {prefix}*");
         return Ok(());
     }
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -90,21 +116,25 @@ fn main() -> anyhow::Result<()> {
         tracing::debug!("service models parsed in {} ms", started.elapsed().as_millis());
     });
 
-    let (store, data_desc) = if args.ephemeral {
-        (Store::open(None)?, "in memory (--ephemeral)".to_string())
+    let (store, data_desc, data_dir) = if args.ephemeral {
+        (Store::open(None)?, "in memory (--ephemeral)".to_string(), None)
     } else {
         let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating data dir {}", dir.display()))?;
         let path = dir.join("state.db");
         let store = Store::open(Some(&path)).with_context(|| format!("opening {}", path.display()))?;
-        (store, path.display().to_string())
+        (store, path.display().to_string(), Some(dir))
     };
     let store = Arc::new(store);
-    let ec2 = fogbank_ec2::Ec2::new(store.clone(), fogbank_ec2::Options { strict_amis: args.strict_amis });
-    let substrate = "records";
-    tracing::warn!(
-        "substrate: records only: instances are records that move through their states; no hosts, \
-         namespaces or packets yet"
+    let public_range = fogbank_ec2::net::Cidr::parse(&args.public_range)
+        .filter(|c| c.is_network_address() && c.prefix <= 28)
+        .with_context(|| format!("--public-range {:?} is not an IPv4 network of /28 or larger", args.public_range))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (host, substrate, scratch) = start_substrate(&args, &runtime, data_dir.as_deref())?;
+    let ec2 = fogbank_ec2::Ec2::new(
+        store.clone(),
+        fogbank_ec2::Options { strict_amis: args.strict_amis, public_range: Some(public_range) },
+        host,
     );
     let services = Services {
         store: store.clone(),
@@ -119,7 +149,6 @@ fn main() -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION"),
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let addr: SocketAddr = format!("{}:{}", args.host, args.port)
             .parse()
@@ -142,7 +171,53 @@ fn main() -> anyhow::Result<()> {
         }
         Ok::<(), anyhow::Error>(())
     })?;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
+}
+
+/// Chooses the substrate: real hosts where the machine allows and the user did not say no.
+/// Returns the host (if any), the mode's name, and a scratch folder to remove at exit.
+fn start_substrate(
+    args: &ServeArgs,
+    runtime: &tokio::runtime::Runtime,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<fogbank_ec2::Host>, &'static str, Option<PathBuf>)> {
+    if args.substrate == SubstrateChoice::Records {
+        tracing::warn!("substrate: records (--substrate records): instances are records that move through their states; no hosts run");
+        return Ok((None, "records", None));
+    }
+    if let fogbank_netns::Mode::RecordsOnly { reason } = fogbank_netns::detect() {
+        if args.substrate == SubstrateChoice::Netns {
+            anyhow::bail!("--substrate netns asked for, but this machine cannot run it: {reason}");
+        }
+        tracing::warn!("substrate: RECORDS ONLY: instances are records that move through their states; no hosts, namespaces or packets. Why: {reason}");
+        return Ok((None, "records", None));
+    }
+    // Instances' disks and consoles: under the data dir, or a scratch folder for --ephemeral.
+    let (dir, scratch) = match data_dir {
+        Some(d) => (d.join("substrate"), None),
+        None => {
+            let d = std::env::temp_dir().join(format!("fogbank-{}-{}", args.substrate_prefix, std::process::id()));
+            (d.clone(), Some(d))
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut config = fogbank_netns::SubstrateConfig::new(&dir);
+    config.prefix = args.substrate_prefix.clone();
+    config.public_range = args
+        .public_range
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--public-range: {e}"))?;
+    let substrate = fogbank_netns::Substrate::new(config).context("starting the network substrate")?;
+    tracing::info!(
+        "substrate: netns: instances are hosts in network namespaces named {}*, public IPs from {}",
+        args.substrate_prefix,
+        args.public_range
+    );
+    let host = fogbank_ec2::Host { substrate: Arc::new(substrate), runtime: runtime.handle().clone() };
+    Ok((Some(host), "netns", scratch))
 }
 
 async fn shutdown_signal() {

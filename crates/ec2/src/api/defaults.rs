@@ -17,7 +17,7 @@ const MARKER: &str = "ec2-defaults";
 /// Makes the scope's defaults unless they exist.
 pub fn ensure(store: &Store, ctx: &Context) -> Result<(), AwsError> {
     let options = Options::default();
-    let env = Env { store, options: &options, ctx };
+    let env = Env { store, options: &options, ctx, network: None };
     let scope = env.scope();
     if store.get(&scope, kind::SCOPE, MARKER).is_some() {
         return Ok(());

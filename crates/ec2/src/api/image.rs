@@ -221,7 +221,7 @@ pub fn builtins() -> &'static [Value] {
     DOCS.get_or_init(|| BUILTINS.iter().map(builtin_doc).collect())
 }
 
-fn builtin(image_id: &str) -> Option<&'static Value> {
+pub(crate) fn builtin(image_id: &str) -> Option<&'static Value> {
     builtins().iter().find(|d| d.str("ImageId") == Some(image_id))
 }
 
@@ -562,7 +562,7 @@ mod tests {
             request_id: "r".into(),
             access_key: None,
         };
-        f(&Env { store: &store, options: &options, ctx: &ctx })
+        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
     }
 
     fn names(out: &Value) -> Vec<String> {

@@ -45,8 +45,6 @@ pub fn state_name(doc: &Value) -> &str {
     doc.pointer("/State/Name").and_then(Value::as_str).unwrap_or("")
 }
 
-/// The public address range Fogbank owns (198.18.0.0/15, reserved for benchmarking).
-pub const PUBLIC_RANGE: &str = "198.18.0.0/15";
 /// The kind and scope of public address leases; they are host-wide, across accounts.
 const PUBLIC_IP: &str = "public-ip";
 fn host_scope() -> Scope {
@@ -126,10 +124,11 @@ fn mac_address() -> String {
 }
 
 /// Leases a public address to an instance (host-wide, lowest free).
-fn lease_public_ip(tx: &mut Tx, owner: &str) -> Result<String, AwsError> {
-    let range = Cidr::parse(PUBLIC_RANGE).expect("literal");
+fn lease_public_ip(tx: &mut Tx, env: &Env, owner: &str) -> Result<String, AwsError> {
+    let range = env.options.public_range();
     let scope = host_scope();
-    for n in 10..range.size() as u32 - 1 {
+    // The first four addresses are the substrate's (network, host side, edge, spare).
+    for n in 4..range.size().saturating_sub(1) as u32 {
         let ip = net::ip_to_string(range.nth(n));
         if tx.get(&scope, PUBLIC_IP, &ip).is_none() {
             tx.put(&scope, PUBLIC_IP, &ip, json!({"Owner": owner}));
@@ -368,7 +367,7 @@ fn run_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
             used.push(ip);
             let ip_text = net::ip_to_string(ip);
             let instance_id = ids::resource_id("i");
-            let public = if launch.public_ip { Some(lease_public_ip(tx, &instance_id)?) } else { None };
+            let public = if launch.public_ip { Some(lease_public_ip(tx, env, &instance_id)?) } else { None };
             let private_dns_name = private_dns(&ip_text, &region);
             let mut association = Value::Null;
             if let Some(p) = &public {
@@ -587,7 +586,7 @@ fn start_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
             let was_stopped = c.pointer("/PreviousState/Name").and_then(Value::as_str) == Some("stopped");
             let Some(doc) = tx.get(&scope, kind::INSTANCE, id) else { continue };
             if was_stopped && fb(doc).bool("WantsPublicIp") == Some(true) && doc.str("PublicIpAddress").is_none() {
-                let ip = lease_public_ip(tx, id)?;
+                let ip = lease_public_ip(tx, env, id)?;
                 if let Some(doc) = tx.get_mut(&scope, kind::INSTANCE, id) {
                     set_public_ip(doc, Some(&ip), &region);
                     doc["_fb"]["ReleasedPublicIp"] = Value::Null;
@@ -844,7 +843,11 @@ fn get_console_output(env: &Env, input: Value) -> Result<Value, AwsError> {
     let id = input.str("InstanceId").unwrap_or_default().to_string();
     let doc = get_instance(env, &id)?;
     super::dry_run(&input)?;
-    let text: String = fb(&doc).list("Console").iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
+    let text: String = match env.network {
+        // The host's console: boot lines and what user data printed.
+        Some(network) => network.substrate().console_output(&id),
+        None => fb(&doc).list("Console").iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
+    };
     let output = if text.is_empty() { Value::Null } else { json!(base64::engine::general_purpose::STANDARD.encode(text + "\n")) };
     Ok(json!({ "InstanceId": id, "Timestamp": time::now_iso(), "Output": output }))
 }

@@ -542,7 +542,7 @@ yPk5V9ajlEFkjPK/gwDe3i9NmuC7YxpbPMM3aF+bYqT5KbLBLg3uwQ==
             request_id: "r".into(),
             access_key: None,
         };
-        f(&Env { store: &store, options: &options, ctx: &ctx })
+        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
     }
 
     fn seed() -> [u8; 32] {

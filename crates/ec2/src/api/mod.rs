@@ -6,8 +6,8 @@
 
 pub(crate) mod defaults;
 mod filter;
-mod image;
-mod instance_type;
+pub(crate) mod image;
+pub(crate) mod instance_type;
 pub(crate) mod instance;
 mod internet_gateway;
 mod key_pair;
@@ -34,6 +34,8 @@ pub struct Env<'a> {
     pub store: &'a Store,
     pub options: &'a Options,
     pub ctx: &'a Context,
+    /// The host substrate, when instances are real (read-only use: console output).
+    pub network: Option<&'a crate::host::Network>,
 }
 
 impl Env<'_> {

@@ -1034,7 +1034,7 @@ mod tests {
             access_key: None,
         };
         super::super::defaults::ensure(&store, &ctx).expect("defaults");
-        f(&Env { store: &store, options: &options, ctx: &ctx })
+        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
     }
 
     #[test]
