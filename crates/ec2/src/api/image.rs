@@ -548,22 +548,10 @@ fn describe_image_attribute(env: &Env, input: Value) -> Result<Value, AwsError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fogbank_core::Context;
-    use fogbank_state::Store;
 
     use super::super::fb;
 
-    fn with_env<R>(f: impl FnOnce(&Env) -> R) -> R {
-        let store = Store::open(None).expect("store");
-        let options = crate::Options::default();
-        let ctx = Context {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-            access_key: None,
-        };
-        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
-    }
+    use crate::api::with_test_env as with_env;
 
     fn names(out: &Value) -> Vec<String> {
         out["Images"].as_array().unwrap().iter().map(|i| i.str("Name").unwrap().to_string()).collect()

@@ -487,8 +487,6 @@ fn describe_key_pairs(env: &Env, input: Value) -> Result<Value, AwsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fogbank_core::Context;
-    use fogbank_state::Store;
     use rsa::pkcs1::DecodeRsaPrivateKey;
 
     /// An RSA 2048 key made once with `openssl genrsa -traditional 2048`. The expected
@@ -533,17 +531,7 @@ yPk5V9ajlEFkjPK/gwDe3i9NmuC7YxpbPMM3aF+bYqT5KbLBLg3uwQ==
     const ED_OPENSSH: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICZpfJOIVZlxWz1hMvo/OW+Khz7iPQz5w30RyU/FelsV test";
     const ED_KEYGEN_FP: &str = "t3cE/AQIuBi9b1C2CPSuBjQEh/qUplNQ7wfUB/PVGpc";
 
-    fn with_env<R>(f: impl FnOnce(&Env) -> R) -> R {
-        let store = Store::open(None).expect("store");
-        let options = crate::Options::default();
-        let ctx = Context {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-            access_key: None,
-        };
-        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
-    }
+    use crate::api::with_test_env as with_env;
 
     fn seed() -> [u8; 32] {
         let bytes: Vec<u8> =

@@ -240,3 +240,18 @@ pub fn remember(tx: &mut fogbank_state::Tx, env: &Env, operation: &str, input: &
 pub fn fb(doc: &Value) -> &Value {
     doc.get("_fb").unwrap_or(&Value::Null)
 }
+
+/// Runs `f` with an environment on a fresh in-memory store whose default VPC exists.
+#[cfg(test)]
+pub(crate) fn with_test_env<R>(f: impl FnOnce(&Env) -> R) -> R {
+    let store = Store::open(None).expect("store");
+    let options = Options::default();
+    let ctx = Context {
+        account: "000000000000".into(),
+        region: "us-east-1".into(),
+        request_id: "r".into(),
+        access_key: None,
+    };
+    defaults::ensure(&store, &ctx).expect("defaults");
+    f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
+}

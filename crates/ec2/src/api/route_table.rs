@@ -655,18 +655,7 @@ mod tests {
         );
     }
 
-    fn with_env<R>(f: impl FnOnce(&Env) -> R) -> R {
-        let store = fogbank_state::Store::open(None).expect("store");
-        let options = crate::Options::default();
-        let ctx = fogbank_core::Context {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-            access_key: None,
-        };
-        super::super::defaults::ensure(&store, &ctx).expect("defaults");
-        f(&Env { store: &store, options: &options, ctx: &ctx, network: None })
-    }
+    use crate::api::with_test_env as with_env;
 
     #[test]
     fn routes_and_associations() {
