@@ -162,3 +162,10 @@ def default_subnets(ec2, default_vpc):
     )["Subnets"]
     return {s["AvailabilityZone"]: s for s in subnets if s.get("DefaultForAz")}
 
+
+def pytest_report_header(config):
+    """Says up front whether the network tests (test_network.py) can run here."""
+    from netsupport import skip_reason
+
+    reason = skip_reason()
+    return f"netns substrate: {'available' if reason is None else reason}"
