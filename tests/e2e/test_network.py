@@ -358,6 +358,34 @@ def test_default_vpc_instances_are_public(net):
     assert a["InstanceId"] in page.body and "us-east-1c" in page.body, page.body
 
 
+def test_elastic_ip_moves_between_instances_live(net):
+    ec2 = net.start().client("ec2")
+    vpc = make_vpc(ec2, "10.0.0.0/16", [("10.0.1.0/24", "us-east-1a")], public=True)
+    sg = make_group(ec2, vpc.id, "eip-web")
+    allow(ec2, sg, 80, cidr="0.0.0.0/0")
+    a, b = wait_running(ec2, [launch(ec2, web_image(ec2), vpc.subnets[0], [sg]),
+                              launch(ec2, web_image(ec2), vpc.subnets[0], [sg])])
+    address = ec2.allocate_address(Domain="vpc")
+    eip = address["PublicIp"]
+    assert ipaddress.ip_address(eip) in ipaddress.ip_network(net.public_range), eip
+
+    ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=a["InstanceId"])
+    page = public_page(eip, net.public_range)
+    assert a["InstanceId"] in page.body, page.body
+
+    # Moving the address re-points the NAT: the same IP now answers with B.
+    ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=b["InstanceId"],
+                          AllowReassociation=True)
+    eventually(lambda: b["InstanceId"] in (host_http(eip, net.public_range).body or ""),
+               timeout=LIVE_RULE_SECS, what="the elastic IP answering from B")
+
+    association = ec2.describe_addresses(AllocationIds=[address["AllocationId"]])["Addresses"][0]
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
+    ec2.release_address(AllocationId=address["AllocationId"])
+    eventually(lambda: not host_tcp(eip, 80, net.public_range).ok, timeout=LIVE_RULE_SECS,
+               what="the released elastic IP going quiet")
+
+
 # 6. After kill -9: a restart brings everything back; `fogbank cleanup` clears it.
 
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use fogbank_netns::{
-    Cidr, InstanceFirewall, InstanceSpec, Limits, NatMapping, Peer, Proto, RootSpec, Rule, SubnetSpec, Substrate,
+    AclEntry, Cidr, InstanceFirewall, SubnetAcl, InstanceSpec, Limits, NatMapping, Peer, Proto, RootSpec, Rule, SubnetSpec, Substrate,
     VpcFirewall, VpcSpec,
 };
 use fogbank_state::{Scope, Store};
@@ -190,6 +190,40 @@ impl Network {
             })
         };
         let mut fw = VpcFirewall::default();
+        for (subnet_id, acl) in crate::api::network_acl::effective_acls(&self.store, scope) {
+            if acl.str("VpcId") != Some(vpc_id) {
+                continue;
+            }
+            let entries = |egress: bool| -> Vec<AclEntry> {
+                acl.list("Entries")
+                    .iter()
+                    .filter(|e| e.bool("Egress").unwrap_or(false) == egress)
+                    .filter_map(|e| {
+                        let protocol = proto(e.str("Protocol").unwrap_or("-1"));
+                        let (from_port, to_port) = match protocol {
+                            Proto::Icmp => (
+                                e.pointer("/IcmpTypeCode/Type").and_then(Value::as_i64).unwrap_or(-1),
+                                e.pointer("/IcmpTypeCode/Code").and_then(Value::as_i64).unwrap_or(-1),
+                            ),
+                            _ => (
+                                e.pointer("/PortRange/From").and_then(Value::as_i64).unwrap_or(-1),
+                                e.pointer("/PortRange/To").and_then(Value::as_i64).unwrap_or(-1),
+                            ),
+                        };
+                        Some(AclEntry {
+                            rule_number: u16::try_from(e.int("RuleNumber")?).ok()?,
+                            protocol,
+                            from_port: from_port as i32,
+                            to_port: to_port as i32,
+                            cidr: e.str("CidrBlock")?.parse().ok()?,
+                            allow: e.str("RuleAction") == Some("allow"),
+                        })
+                    })
+                    .collect()
+            };
+            fw.subnet_acls.push(SubnetAcl { subnet_id, ingress: entries(false), egress: entries(true) });
+        }
+        fw.subnet_acls.sort_by(|a, b| a.subnet_id.cmp(&b.subnet_id));
         for d in instances {
             let Some(private_ip) = ip(d.str("PrivateIpAddress")) else { continue };
             let groups = groups_of(d);

@@ -572,6 +572,9 @@ impl Substrate {
                 &[
                     format!("link set {link} up"),
                     format!("route add {}/32 dev {link}", inst.private_ip),
+                    // Proxied ARP answers are otherwise delayed by up to 0.8 s
+                    // (proxy_delay), which a first connection inside a subnet waits out.
+                    format!("ntable change name arp_cache dev {link} proxy_delay 0"),
                 ],
                 false,
             )

@@ -123,8 +123,8 @@ fn mac_address() -> String {
     format!("0e:{}:{}:{}:{}:{}", &h[0..2], &h[2..4], &h[4..6], &h[6..8], &h[8..10])
 }
 
-/// Leases a public address to an instance (host-wide, lowest free).
-fn lease_public_ip(tx: &mut Tx, env: &Env, owner: &str) -> Result<String, AwsError> {
+/// Leases a public address to an instance or an Elastic IP allocation (host-wide, lowest free).
+pub(crate) fn lease_public_ip(tx: &mut Tx, env: &Env, owner: &str) -> Result<String, AwsError> {
     let range = env.options.public_range();
     let scope = host_scope();
     // The first four addresses are the substrate's (network, host side, edge, spare).
@@ -138,8 +138,27 @@ fn lease_public_ip(tx: &mut Tx, env: &Env, owner: &str) -> Result<String, AwsErr
     Err(AwsError::new("AddressLimitExceeded", "The public address range of Fogbank is exhausted."))
 }
 
-fn release_public_ip(tx: &mut Tx, ip: &str) {
+/// Leases one given public address, if it is in the range, usable and free.
+pub(crate) fn lease_given_public_ip(tx: &mut Tx, env: &Env, ip: &str, owner: &str) -> bool {
+    let range = env.options.public_range();
+    let scope = host_scope();
+    let usable = (4..range.size().saturating_sub(1) as u32).any(|n| net::ip_to_string(range.nth(n)) == ip);
+    if !usable || tx.get(&scope, PUBLIC_IP, ip).is_some() {
+        return false;
+    }
+    tx.put(&scope, PUBLIC_IP, ip, json!({"Owner": owner}));
+    true
+}
+
+pub(crate) fn release_public_ip(tx: &mut Tx, ip: &str) {
     tx.delete(&host_scope(), PUBLIC_IP, ip);
+}
+
+/// Releases a lease only if `owner` still holds it (a stale address may be someone else's now).
+pub(crate) fn release_public_ip_of(tx: &mut Tx, ip: &str, owner: &str) {
+    if tx.get(&host_scope(), PUBLIC_IP, ip).and_then(|l| l.str("Owner")) == Some(owner) {
+        release_public_ip(tx, ip);
+    }
 }
 
 /// Private addresses in use in a subnet.
@@ -509,6 +528,7 @@ fn change_states(
         return Err(super::not_found("InvalidInstanceID.NotFound", "instance", &missing));
     }
     super::dry_run(input)?;
+    let region = env.ctx.region.clone();
     env.write(|tx| {
         let mut out = Vec::new();
         for id in &ids {
@@ -516,6 +536,10 @@ fn change_states(
             let mut doc = doc.clone();
             let previous = doc["State"].clone();
             change(&mut doc, id)?;
+            if matches!(state_name(&doc), "shutting-down" | "terminated") {
+                // A terminated instance's Elastic IP is disassociated and stays allocated.
+                super::address::detach_from_instance(tx, &scope, &mut doc, &region);
+            }
             release_or_keep_public_ip(tx, &doc);
             out.push(json!({"InstanceId": id, "PreviousState": previous, "CurrentState": doc["State"].clone()}));
             tx.put(&scope, kind::INSTANCE, id, doc);
@@ -524,23 +548,38 @@ fn change_states(
     })
 }
 
-/// A stopping or terminating instance gives its (non-elastic) public address back.
+/// A stopping or terminating instance gives its (non-elastic) public address back, if the
+/// lease is still its own (a stale `ReleasedPublicIp` may be leased to someone else by now).
 fn release_or_keep_public_ip(tx: &mut Tx, doc: &Value) {
     if matches!(state_name(doc), "stopping" | "shutting-down" | "stopped" | "terminated") {
-        if let Some(ip) = fb(doc).str("ReleasedPublicIp") {
-            let ip = ip.to_string();
-            release_public_ip(tx, &ip);
+        if let (Some(ip), Some(id)) = (fb(doc).str("ReleasedPublicIp"), doc.str("InstanceId")) {
+            let (ip, id) = (ip.to_string(), id.to_string());
+            release_public_ip_of(tx, &ip, &id);
         }
     }
 }
 
-fn set_public_ip(doc: &mut Value, ip: Option<&str>, region: &str) {
+/// An Elastic IP association, as the instance's interface shows it.
+pub(crate) struct Elastic<'a> {
+    /// The account that owns the address (`IpOwnerId`).
+    pub owner: &'a str,
+    pub allocation_id: &'a str,
+    pub association_id: &'a str,
+}
+
+/// Sets (or clears) the instance's public address, its DNS name and its interface's
+/// association: Amazon's address when `elastic` is `None`, else the account's Elastic IP.
+pub(crate) fn set_public_ip(doc: &mut Value, ip: Option<&str>, region: &str, elastic: Option<&Elastic>) {
     let dns = ip.map(|p| public_dns(p, region)).unwrap_or_default();
     doc["PublicIpAddress"] = json!(ip);
     doc["PublicDnsName"] = json!(dns);
-    let association = match ip {
-        Some(p) => json!({"IpOwnerId": "amazon", "PublicDnsName": dns, "PublicIp": p}),
-        None => Value::Null,
+    let association = match (ip, elastic) {
+        (Some(p), Some(e)) => json!({
+            "IpOwnerId": e.owner, "PublicDnsName": dns, "PublicIp": p,
+            "AllocationId": e.allocation_id, "AssociationId": e.association_id,
+        }),
+        (Some(p), None) => json!({"IpOwnerId": "amazon", "PublicDnsName": dns, "PublicIp": p}),
+        (None, _) => Value::Null,
     };
     if let Some(enis) = doc["NetworkInterfaces"].as_array_mut() {
         for eni in enis {
@@ -588,7 +627,7 @@ fn start_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
             if was_stopped && fb(doc).bool("WantsPublicIp") == Some(true) && doc.str("PublicIpAddress").is_none() {
                 let ip = lease_public_ip(tx, env, id)?;
                 if let Some(doc) = tx.get_mut(&scope, kind::INSTANCE, id) {
-                    set_public_ip(doc, Some(&ip), &region);
+                    set_public_ip(doc, Some(&ip), &region, None);
                     doc["_fb"]["ReleasedPublicIp"] = Value::Null;
                 }
             }
@@ -613,9 +652,11 @@ fn stop_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
             doc["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
             doc["_fb"]["Desired"] = json!("stopped");
             doc["_fb"]["Since"] = json!(time::now_millis());
-            if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string) {
+            // An Elastic IP stays associated with a stopped instance; other public IPs go back.
+            let elastic = fb(doc).str("ElasticAllocationId").is_some();
+            if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string).filter(|_| !elastic) {
                 doc["_fb"]["ReleasedPublicIp"] = json!(ip);
-                set_public_ip(doc, None, &region);
+                set_public_ip(doc, None, &region, None);
             }
             Ok(())
         }
@@ -645,9 +686,11 @@ fn terminate_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
                 doc["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
                 doc["_fb"]["Desired"] = json!("terminated");
                 doc["_fb"]["Since"] = json!(time::now_millis());
-                if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string) {
+                // An Elastic IP is disassociated (and stays allocated) in `change_states`.
+                let elastic = fb(doc).str("ElasticAllocationId").is_some();
+                if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string).filter(|_| !elastic) {
                     doc["_fb"]["ReleasedPublicIp"] = json!(ip);
-                    set_public_ip(doc, None, &region);
+                    set_public_ip(doc, None, &region, None);
                 }
                 Ok(())
             }

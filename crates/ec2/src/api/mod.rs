@@ -4,6 +4,7 @@
 //! Each resource file exposes `OPERATIONS`, a table of `(operation, handler)`; [`find`] looks
 //! an operation up across all of them.
 
+mod address;
 pub(crate) mod defaults;
 mod filter;
 pub(crate) mod image;
@@ -11,7 +12,7 @@ pub(crate) mod instance_type;
 pub(crate) mod instance;
 mod internet_gateway;
 mod key_pair;
-mod network_acl;
+pub(crate) mod network_acl;
 mod network_interface;
 mod region;
 mod route_table;
@@ -76,6 +77,7 @@ const TABLES: &[&[(&str, Handler)]] = &[
     route_table::OPERATIONS,
     security_group::OPERATIONS,
     instance::OPERATIONS,
+    address::OPERATIONS,
     image::OPERATIONS,
     instance_type::OPERATIONS,
     key_pair::OPERATIONS,
@@ -102,6 +104,7 @@ pub mod kind {
     pub const KEY_PAIR: &str = "key-pair";
     pub const NETWORK_ACL: &str = "network-acl";
     pub const DHCP_OPTIONS: &str = "dhcp-options";
+    pub const ELASTIC_IP: &str = "elastic-ip";
     pub const CLIENT_TOKEN: &str = "client-token";
     pub const SCOPE: &str = "scope";
 
@@ -120,6 +123,7 @@ pub mod kind {
             "key" => KEY_PAIR,
             "acl" => NETWORK_ACL,
             "dopt" => DHCP_OPTIONS,
+            "eipalloc" => ELASTIC_IP,
             _ => return None,
         })
     }

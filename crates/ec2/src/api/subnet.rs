@@ -160,6 +160,7 @@ fn delete_subnet(env: &Env, input: Value) -> Result<Value, AwsError> {
                 }
             }
         }
+        super::network_acl::forget_subnet_in_tx(tx, &scope, &subnet_id);
         tx.delete(&scope, kind::SUBNET, &subnet_id);
         Ok(())
     })?;

@@ -78,6 +78,7 @@ fn not_found_for(id: &str, k: &str) -> AwsError {
         kind::IMAGE => ("InvalidAMIID.NotFound", "image"),
         kind::SECURITY_GROUP_RULE => ("InvalidSecurityGroupRuleId.NotFound", "security group rule"),
         kind::KEY_PAIR => ("InvalidKeyPair.NotFound", "key pair"),
+        kind::ELASTIC_IP => ("InvalidAllocationID.NotFound", "allocation"),
         _ => ("InvalidID", "resource"),
     };
     super::not_found(code, noun, &[id.to_string()])
@@ -129,6 +130,7 @@ const TAGGED_KINDS: &[(&str, &str)] = &[
     (kind::IMAGE, "image"),
     (kind::KEY_PAIR, "key-pair"),
     (kind::SECURITY_GROUP_RULE, "security-group-rule"),
+    (kind::ELASTIC_IP, "elastic-ip"),
 ];
 
 fn describe_tags(env: &Env, input: Value) -> Result<Value, AwsError> {
