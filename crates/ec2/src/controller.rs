@@ -129,7 +129,7 @@ fn act(network: &Network, scope: &Scope, doc: &Value, step: &Step) -> Result<(),
     let substrate = network.substrate();
     match step {
         Step::Boot | Step::Revive | Step::Reboot => {
-            network.ensure_vpc_of(scope, doc);
+            network.ensure_vpc_of(doc);
             if *step == Step::Reboot {
                 substrate.stop_instance(id).map_err(|e| e.to_string())?;
             }

@@ -307,11 +307,10 @@ impl Network {
     }
 
     /// Makes sure the instance's VPC exists on the host (before its first boot).
-    pub fn ensure_vpc_of(&self, scope: &Scope, doc: &Value) {
+    pub fn ensure_vpc_of(&self, doc: &Value) {
         let Some(vpc_id) = doc.str("VpcId") else { return };
         let known = self.vpcs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(vpc_id);
         if !known {
-            let _ = scope;
             self.reconcile_vpcs();
         }
     }
