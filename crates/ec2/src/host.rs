@@ -23,8 +23,43 @@ use crate::dataplane;
 
 /// What runs instances for real: the substrate and the runtime its servers run on.
 pub struct Host {
-    pub substrate: Arc<Substrate>,
+    pub substrate: StartingSubstrate,
     pub runtime: tokio::runtime::Handle,
+}
+
+/// A substrate being set up on another thread while the API already answers (sweeping a
+/// crashed run's leftovers and building the edge take tens of milliseconds); the first use
+/// waits for it. The starter decides what a failure means (the binary exits).
+pub struct StartingSubstrate {
+    ready: std::sync::OnceLock<Substrate>,
+    pending: Mutex<Option<std::thread::JoinHandle<Substrate>>>,
+}
+
+impl StartingSubstrate {
+    /// Runs `start` on its own thread.
+    pub fn spawn(start: impl FnOnce() -> Substrate + Send + 'static) -> StartingSubstrate {
+        let handle = std::thread::Builder::new()
+            .name("substrate-start".into())
+            .spawn(start)
+            .expect("spawn the substrate's start thread");
+        StartingSubstrate { ready: std::sync::OnceLock::new(), pending: Mutex::new(Some(handle)) }
+    }
+
+    /// The substrate, waiting for its start if needed.
+    pub fn get(&self) -> &Substrate {
+        self.ready.get_or_init(|| {
+            let handle = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match handle.map(|h| h.join()) {
+                Some(Ok(substrate)) => substrate,
+                // The start thread panicked or the handle was taken by a racing caller that
+                // then panicked: nothing sensible is left to run instances with.
+                _ => {
+                    tracing::error!("the network substrate did not start; exiting");
+                    std::process::exit(1)
+                }
+            }
+        })
+    }
 }
 
 /// What was last applied for one VPC, so that only changes reach the kernel.
@@ -94,7 +129,7 @@ impl Network {
     }
 
     pub fn substrate(&self) -> &Substrate {
-        &self.host.substrate
+        self.host.substrate.get()
     }
 
     /// The VPC spec of `vpc_id` from stored state.
@@ -271,7 +306,7 @@ impl Network {
             let Some(spec) = self.vpc_spec(scope, vpc_id) else { continue };
             let state = vpcs.entry(vpc_id.clone()).or_default();
             if state.spec.as_ref() != Some(&spec) {
-                match self.host.substrate.ensure_vpc(&spec) {
+                match self.host.substrate.get().ensure_vpc(&spec) {
                     Ok(()) => {
                         if state.spec.is_none() {
                             state.servers = self.start_servers(scope, &spec);
@@ -287,7 +322,7 @@ impl Network {
             }
             let fw = self.firewall(scope, vpc_id, instances);
             if state.firewall.as_ref() != Some(&fw) {
-                match self.host.substrate.apply_firewall(vpc_id, &fw) {
+                match self.host.substrate.get().apply_firewall(vpc_id, &fw) {
                     Ok(()) => state.firewall = Some(fw),
                     Err(e) => tracing::error!(vpc = %vpc_id, error = %e, "could not apply the VPC's security groups"),
                 }
@@ -300,7 +335,7 @@ impl Network {
                     s.abort();
                 }
             }
-            if let Err(e) = self.host.substrate.remove_vpc(&vpc_id) {
+            if let Err(e) = self.host.substrate.get().remove_vpc(&vpc_id) {
                 tracing::warn!(vpc = %vpc_id, error = %e, "could not remove the VPC from the host");
             }
         }
@@ -336,7 +371,7 @@ impl Network {
             })
         });
         let metadata = SocketAddrV4::new(fogbank_netns::METADATA_ADDR, 80);
-        match self.host.substrate.listen_tcp_in_vpc(&vpc_id, metadata) {
+        match self.host.substrate.get().listen_tcp_in_vpc(&vpc_id, metadata) {
             Ok(listener) => {
                 let _guard = self.host.runtime.enter();
                 match tokio::net::TcpListener::from_std(listener) {
@@ -347,7 +382,7 @@ impl Network {
             Err(e) => tracing::error!(vpc = %vpc_id, error = %e, "could not open the metadata service"),
         }
         let dns = SocketAddrV4::new(spec.dns_ip, 53);
-        match self.host.substrate.bind_udp_in_vpc(&vpc_id, dns) {
+        match self.host.substrate.get().bind_udp_in_vpc(&vpc_id, dns) {
             Ok(socket) => {
                 let _guard = self.host.runtime.enter();
                 match tokio::net::UdpSocket::from_std(socket) {
@@ -382,7 +417,7 @@ impl Network {
                 s.abort();
             }
         }
-        self.host.substrate.shutdown();
+        self.host.substrate.get().shutdown();
     }
 }
 

@@ -21,7 +21,7 @@ pub mod net;
 
 use std::sync::Arc;
 
-pub use host::Host;
+pub use host::{Host, StartingSubstrate};
 
 use fogbank_core::{Context, Controller, Service};
 use fogbank_state::Store;

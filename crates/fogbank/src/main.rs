@@ -210,13 +210,21 @@ fn start_substrate(
         .public_range
         .parse()
         .map_err(|e| anyhow::anyhow!("--public-range: {e}"))?;
-    let substrate = fogbank_netns::Substrate::new(config).context("starting the network substrate")?;
     tracing::info!(
         "substrate: netns: instances are hosts in network namespaces named {}*, public IPs from {}",
         args.substrate_prefix,
         args.public_range
     );
-    let host = fogbank_ec2::Host { substrate: Arc::new(substrate), runtime: runtime.handle().clone() };
+    // The API answers while the substrate sweeps leftovers and builds its edge; a substrate
+    // that cannot start ends the process, as a failed start would.
+    let substrate = fogbank_ec2::StartingSubstrate::spawn(move || match fogbank_netns::Substrate::new(config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start the network substrate: {e}");
+            std::process::exit(1)
+        }
+    });
+    let host = fogbank_ec2::Host { substrate, runtime: runtime.handle().clone() };
     Ok((Some(host), "netns", scratch))
 }
 
