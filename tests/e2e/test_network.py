@@ -386,6 +386,51 @@ def test_elastic_ip_moves_between_instances_live(net):
                what="the released elastic IP going quiet")
 
 
+def minimal_root(path):
+    """A root file system holding only what the instance's init and a script need: the
+    shell, a few core tools and their shared libraries (found with ldd), and a marker file
+    that the host does not have."""
+    import re
+    import shutil
+    tools = ["sh", "sleep", "mkdir", "cp", "chmod", "cat"]
+    for tool in tools:
+        src = shutil.which(tool)
+        assert src, f"{tool} not found on the host"
+        real = os.path.realpath(src)
+        for dest in (path / "bin" / tool,):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(real, dest)
+        libs = run(["ldd", real]).stdout
+        for lib in re.findall(r"(/[^\s]+\.so[^\s]*)", libs):
+            dest = path / lib.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.exists():
+                shutil.copy2(os.path.realpath(lib), dest)
+    (path / "etc").mkdir(exist_ok=True)
+    (path / "etc" / "fb-custom-root").write_text("booted-from-a-custom-root\n")
+    return path
+
+
+def test_registered_root_directory_boots_as_an_image(net, tmp_path):
+    assert not os.path.exists("/etc/fb-custom-root")
+    root = minimal_root(tmp_path / "rootfs")
+    ec2 = net.start().client("ec2")
+    image = ec2.register_image(Name="fb-minimal-root", ImageLocation=str(root),
+                               Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
+    vpc = make_vpc(ec2, "10.0.0.0/16", [("10.0.1.0/24", "us-east-1a")])
+    sg = make_group(ec2, vpc.id, "custom-root")
+    [a] = wait_running(ec2, [launch(ec2, image, vpc.subnets[0], [sg], user_data=(
+        "#!/bin/sh\ncat /etc/fb-custom-root\n"))])
+    wait_console(ec2, a, "booted-from-a-custom-root")
+    # The root is copy-on-write: the directory itself is untouched by the boot.
+    assert not (root / "var" / "lib" / "cloud").exists()
+
+    # A location that is no root file system is refused at registration.
+    with pytest.raises(ClientError) as info:
+        ec2.register_image(Name="fb-not-a-root", ImageLocation=str(tmp_path))
+    assert error_code(info.value) == "InvalidParameterValue"
+
+
 # 6. After kill -9: a restart brings everything back; `fogbank cleanup` clears it.
 
 

@@ -436,6 +436,23 @@ fn mappings(input: &Value, root_device: &str) -> Vec<Value> {
     out
 }
 
+/// The root file system an image boots: an `ImageLocation` that is an absolute path on this
+/// machine names a prepared root directory (it must hold `/bin/sh`, which the instance's init
+/// runs); any other location (AWS's `bucket/manifest.xml`) boots the host's `/`.
+fn root_of_location(location: Option<&str>) -> Result<String, AwsError> {
+    let Some(path) = location.filter(|l| l.starts_with('/')) else { return Ok("host".into()) };
+    let dir = std::path::Path::new(path);
+    let has_shell = ["bin/sh", "usr/bin/sh"].iter().any(|sh| dir.join(sh).exists());
+    if !dir.is_dir() || !has_shell {
+        return Err(super::invalid_value(
+            "imageLocation",
+            path,
+            "A local image location must be a directory holding a root file system with /bin/sh.",
+        ));
+    }
+    Ok(path.trim_end_matches('/').to_string())
+}
+
 fn register_image(env: &Env, input: Value) -> Result<Value, AwsError> {
     let Some(name) = input.str("Name").map(str::to_string) else {
         return Err(super::missing("Name"));
@@ -450,6 +467,7 @@ fn register_image(env: &Env, input: Value) -> Result<Value, AwsError> {
     super::check_tag_specs(&input, &["image", "snapshot"])?;
     let tags = super::tags_for(&input, "image")?;
     let root_device = input.str("RootDeviceName").unwrap_or("/dev/xvda").to_string();
+    let root = root_of_location(input.str("ImageLocation"))?;
     let account = env.ctx.account.clone();
     let image_id = ids::resource_id("ami");
     let mut doc = json!({
@@ -471,7 +489,7 @@ fn register_image(env: &Env, input: Value) -> Result<Value, AwsError> {
         "UsageOperation": "RunInstances",
         "BlockDeviceMappings": mappings(&input, &root_device),
         "Tags": tags,
-        "_fb": {"Root": "host"},
+        "_fb": {"Root": root},
     });
     for member in ["Description", "KernelId", "RamdiskId", "SriovNetSupport", "BootMode", "TpmSupport", "ImdsSupport"] {
         if let Some(v) = input.str(member) {
