@@ -602,3 +602,14 @@ def test_network_acl_denies_across_subnets(net):
 
     ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=50, Egress=False)
     page_from(ns_b, a_ip, timeout=LIVE_RULE_SECS, what="A from B after deleting the deny")
+
+
+def test_zz_nothing_of_this_suite_is_left_on_the_host():
+    """Runs last in this file: every server this suite started is gone, and so is every
+    namespace, host link and nftables table of theirs."""
+    from netsupport import _used_prefixes, nft_tables_with
+    if not _used_prefixes:
+        pytest.skip("no network test ran")
+    for prefix in _used_prefixes:
+        assert names_with_prefix(prefix) == [], f"left behind under {prefix}"
+        assert nft_tables_with(prefix) == [], f"nftables tables left under {prefix}"
