@@ -637,6 +637,21 @@ fn start_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
     Ok(json!({ "StartingInstances": changes }))
 }
 
+/// A user-initiated stop or terminate: the transitional state, the reason AWS shows, the
+/// desired state for the controller, and a non-elastic public IP given back.
+fn begin_shutdown(doc: &mut Value, transitional: (i64, &str), desired: &str, region: &str) {
+    doc["State"] = state_value(transitional);
+    doc["StateTransitionReason"] = json!(user_reason("User"));
+    doc["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
+    doc["_fb"]["Desired"] = json!(desired);
+    doc["_fb"]["Since"] = json!(time::now_millis());
+    let elastic = fb(doc).str("ElasticAllocationId").is_some();
+    if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string).filter(|_| !elastic) {
+        doc["_fb"]["ReleasedPublicIp"] = json!(ip);
+        set_public_ip(doc, None, region, None);
+    }
+}
+
 fn stop_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
     let region = env.ctx.region.clone();
     let changes = change_states(env, &input, |doc, id| match state_name(doc) {
@@ -647,17 +662,8 @@ fn stop_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
                     format!("The instance '{id}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again."),
                 ));
             }
-            doc["State"] = state_value(state::STOPPING);
-            doc["StateTransitionReason"] = json!(user_reason("User"));
-            doc["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
-            doc["_fb"]["Desired"] = json!("stopped");
-            doc["_fb"]["Since"] = json!(time::now_millis());
-            // An Elastic IP stays associated with a stopped instance; other public IPs go back.
-            let elastic = fb(doc).str("ElasticAllocationId").is_some();
-            if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string).filter(|_| !elastic) {
-                doc["_fb"]["ReleasedPublicIp"] = json!(ip);
-                set_public_ip(doc, None, &region, None);
-            }
+            // An Elastic IP stays associated with a stopped instance.
+            begin_shutdown(doc, state::STOPPING, "stopped", &region);
             Ok(())
         }
         "stopping" | "stopped" => Ok(()),
@@ -681,17 +687,8 @@ fn terminate_instances(env: &Env, input: Value) -> Result<Value, AwsError> {
         match state_name(doc) {
             "shutting-down" | "terminated" => Ok(()),
             _ => {
-                doc["State"] = state_value(state::SHUTTING_DOWN);
-                doc["StateTransitionReason"] = json!(user_reason("User"));
-                doc["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
-                doc["_fb"]["Desired"] = json!("terminated");
-                doc["_fb"]["Since"] = json!(time::now_millis());
                 // An Elastic IP is disassociated (and stays allocated) in `change_states`.
-                let elastic = fb(doc).str("ElasticAllocationId").is_some();
-                if let Some(ip) = doc.str("PublicIpAddress").map(str::to_string).filter(|_| !elastic) {
-                    doc["_fb"]["ReleasedPublicIp"] = json!(ip);
-                    set_public_ip(doc, None, &region, None);
-                }
+                begin_shutdown(doc, state::SHUTTING_DOWN, "terminated", &region);
                 Ok(())
             }
         }
