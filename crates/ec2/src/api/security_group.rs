@@ -724,22 +724,34 @@ fn authorize_egress(env: &Env, input: Value) -> Result<Value, AwsError> {
     authorize(env, input, true)
 }
 
+/// What Authorize* and Revoke* share: the requested rules as drafts, and the default VPC in
+/// which a `GroupName` is looked up (ingress only; egress needs a `GroupId`).
+fn drafts_and_target(
+    env: &Env,
+    input: &Value,
+    permissions: &[Value],
+    egress: bool,
+) -> Result<(Vec<Draft>, Option<String>), AwsError> {
+    let mut drafts = Vec::new();
+    for p in permissions {
+        drafts.extend(drafts_from_permission(p)?);
+    }
+    if egress && input.str("GroupId").is_none() {
+        return Err(super::missing("GroupId"));
+    }
+    let default_vpc = if egress { None } else { default_vpc_for(env, input) };
+    Ok((drafts, default_vpc))
+}
+
 fn authorize(env: &Env, input: Value, egress: bool) -> Result<Value, AwsError> {
     check_group_id(&input)?;
     let permissions = requested_permissions(&input);
     if permissions.is_empty() {
         return Err(AwsError::new("MissingParameter", "The request must contain the parameter ipPermissions"));
     }
-    let mut drafts = Vec::new();
-    for p in &permissions {
-        drafts.extend(drafts_from_permission(p)?);
-    }
     super::check_tag_specs(&input, &["security-group-rule"])?;
     let tags = super::tags_for(&input, "security-group-rule")?;
-    let default_vpc = if egress { None } else { default_vpc_for(env, &input) };
-    if egress && input.str("GroupId").is_none() {
-        return Err(super::missing("GroupId"));
-    }
+    let (drafts, default_vpc) = drafts_and_target(env, &input, &permissions, egress)?;
     super::dry_run(&input)?;
     let scope = env.scope();
     let account = env.ctx.account.clone();
@@ -790,14 +802,7 @@ fn revoke(env: &Env, input: Value, egress: bool) -> Result<Value, AwsError> {
     if permissions.is_empty() && rule_ids.is_empty() {
         return Err(AwsError::new("MissingParameter", "The request must contain the parameter ipPermissions"));
     }
-    let mut drafts = Vec::new();
-    for p in &permissions {
-        drafts.extend(drafts_from_permission(p)?);
-    }
-    let default_vpc = if egress { None } else { default_vpc_for(env, &input) };
-    if egress && input.str("GroupId").is_none() {
-        return Err(super::missing("GroupId"));
-    }
+    let (drafts, default_vpc) = drafts_and_target(env, &input, &permissions, egress)?;
     super::dry_run(&input)?;
     let scope = env.scope();
     let account = env.ctx.account.clone();
