@@ -16,6 +16,14 @@ if (( ${#missing[@]} )) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The aws CLI v2 (Debian's awscli) is tested where it can be had; its tests skip without it.
+if ! { command -v aws >/dev/null 2>&1 && aws --version 2>&1 | grep -q '^aws-cli/2'; } \
+    && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1 && [[ ! -x /usr/bin/aws ]]; then
+    echo "==> installing the aws CLI v2 (Debian awscli), best effort"
+    (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null) \
+        || echo "    could not install awscli; the CLI v2 tests will skip"
+fi
+
 venv=.venv
 requirements=tests/requirements.txt
 stamp="$venv/.requirements.sha256"
